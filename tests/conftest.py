@@ -47,7 +47,7 @@ def no_leaked_threads() -> Iterator[None]:
 
 
 #: Threads owned by libraries for the life of the process, not by a test.
-_IGNORED_THREAD_PREFIXES = ("QDBusConnection", "asyncio_", "ThreadPoolExecutor-")
+_IGNORED_THREAD_PREFIXES = ("QDBusConnection",)
 
 
 def _sqlite_url(tmp_path: object) -> str:
