@@ -1,0 +1,1 @@
+"""Widgets shared by several screens: the navigation rail, page frames, cards and empty states."""
