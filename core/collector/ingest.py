@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from core.clock import Clock, SystemClock
@@ -202,7 +202,25 @@ class IngestService:
         last_seen = last_seen or first_seen
         names = list(first_seen)
         table = User.__table__
-        found = dict(session.execute(select(User.external_id, User.id).where(User.external_id.in_(names))).all())
+        c = table.c
+        known = session.execute(
+            select(c.external_id, c.id, c.first_seen, c.last_seen).where(c.external_id.in_(names))
+        ).all()
+        found: dict[str, int] = {row[0]: row[1] for row in known}
+        widen = [
+            {"uid": uid, "f": first_seen[name], "l": last_seen[name]}
+            for name, uid, first, last in known
+            if first_seen[name] < first or last_seen[name] > last
+        ]
+        if widen:
+            # CASE keeps this safe against a concurrent writer that widened the same user meanwhile.
+            session.execute(
+                update(table).where(c.id == bindparam("uid")).values(
+                    first_seen=case((c.first_seen > bindparam("f"), bindparam("f")), else_=c.first_seen),
+                    last_seen=case((c.last_seen < bindparam("l"), bindparam("l")), else_=c.last_seen),
+                ).execution_options(synchronize_session=False),
+                widen,
+            )
         missing = [n for n in names if n not in found]
         if missing:
             locales = locales or {}
@@ -217,22 +235,7 @@ class IngestService:
                     for n in missing
                 ],
             )
-            found.update(session.execute(
-                select(User.external_id, User.id).where(User.external_id.in_(missing))
-            ).all())
-        existing = [n for n in names if n not in missing]
-        if existing:
-            c = table.c
-            session.execute(
-                update(table).where(c.id == bindparam("uid"), c.last_seen < bindparam("t"))
-                .values(last_seen=bindparam("t")).execution_options(synchronize_session=False),
-                [{"uid": found[n], "t": last_seen[n]} for n in existing],
-            )
-            session.execute(
-                update(table).where(c.id == bindparam("uid"), c.first_seen > bindparam("t"))
-                .values(first_seen=bindparam("t")).execution_options(synchronize_session=False),
-                [{"uid": found[n], "t": first_seen[n]} for n in existing],
-            )
+            found.update(session.execute(select(c.external_id, c.id).where(c.external_id.in_(missing))).all())
         return found
 
     def _advance_deliveries(self, session: Session, events: Sequence[IncomingEvent], now: datetime) -> None:
