@@ -88,10 +88,9 @@ def gui() -> None:
 
 def _register_optional_commands() -> None:
     """Mount the commands whose modules live with their capability."""
-    from simulator.cli import register as register_simulator
-
     from core.collector.cli import register as register_collector
     from core.imports.cli import register as register_imports
+    from simulator.cli import register as register_simulator
 
     register_collector(cli)
     register_imports(import_cli)
