@@ -110,7 +110,7 @@ async def _reset(receive: Receive, send: Send) -> None:
     # ASGI has no "reset the connection" message; uvicorn's send is bound to a cycle that holds the
     # transport. Without it, a started but unfinished response makes uvicorn drop the connection.
     transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if isinstance(transport, asyncio.Transport):
+    if transport is not None and hasattr(transport, "abort"):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

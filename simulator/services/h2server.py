@@ -18,6 +18,7 @@ import socket
 import ssl
 import struct
 from collections.abc import Callable
+from typing import cast
 
 import h2.config
 import h2.connection
@@ -68,13 +69,14 @@ class H2Connection(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None and ssl_object.selected_alpn_protocol() != "h2":
             transport.close()
             return
         self._server.connections.add(self)
+        self._server.connections_opened += 1
         self._conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
@@ -261,6 +263,8 @@ class H2Server:
         self._ssl = ssl_context
         self._server: asyncio.Server | None = None
         self.connections: set[H2Connection] = set()
+        #: Connections accepted since start (a GOAWAY makes clients open new ones).
+        self.connections_opened = 0
 
     @property
     def port(self) -> int:

@@ -77,6 +77,11 @@ class SimulatorServices:
             raise RuntimeError("the services are not started")
         return self._profile
 
+    @property
+    def apns_connections_opened(self) -> int:
+        """HTTP/2 connections the APNs endpoints (TLS and h2c) accepted since start."""
+        return sum(server.connections_opened for server in self._h2)
+
     async def start(self) -> SimulatorProfile:
         """Create missing credentials, bind every service, write ``profile.json`` and return the profile."""
         credentials = await asyncio.to_thread(
