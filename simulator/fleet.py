@@ -499,6 +499,10 @@ class Fleet:
             self._subscribers.append((asyncio.get_running_loop(), threading.get_ident(), queue))
         return queue
 
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
     def unsubscribe(self, queue: asyncio.Queue[FleetEvent]) -> None:
         with self._lock:
             self._subscribers = [s for s in self._subscribers if s[2] is not queue]
