@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.clock import Clock, SystemClock
@@ -26,8 +26,8 @@ from core.collector.schemas import (
 from core.domain import DeliveryState
 from core.errors import PayloadTooLarge, ValidationError
 from core.persistence import Database
-from core.persistence.models import Delivery, DeliveryEvent, Device, Event, User
-from core.persistence.upsert import insert_ignoring_conflicts
+from core.persistence.bulk import DriverValues, insert_returning
+from core.persistence.models import Delivery, DeliveryEvent, Device
 
 _STATE_TIMESTAMP = {
     DeliveryState.DELIVERED: "delivered_at",
@@ -158,18 +158,15 @@ class IngestService:
                 if ev.occurred_at < first.get(ev.user, ev.occurred_at + _EPS):
                     first[ev.user] = ev.occurred_at
             user_ids = self._user_ids(session, first, last_seen=seen)
-            stmt = insert_ignoring_conflicts(session, Event.__table__, ["event_id"]).returning(
-                Event.__table__.c.event_id
-            )
+            values = DriverValues(self._db.backend)
+            received = values.instant(now)
             rows = [
-                {
-                    "event_id": ev.event_id, "user_id": user_ids[ev.user], "name": ev.name,
-                    "properties": ev.properties, "revenue": ev.revenue, "delivery_id": ev.delivery_id,
-                    "occurred_at": ev.occurred_at, "received_at": now,
-                }
+                (ev.event_id, user_ids[ev.user], ev.name, values.json(ev.properties), ev.revenue, ev.delivery_id,
+                 values.instant(ev.occurred_at), received)
                 for ev in unique
             ]
-            stored = set(session.scalars(stmt, rows).all())
+            inserted = insert_returning(session, "events", _EVENT_COLUMNS, rows, "(event_id) DO NOTHING", "event_id")
+            stored = {row[0] for row in inserted}
             self._advance_deliveries(session, [ev for ev in unique if ev.event_id in stored], now)
         rejected.sort(key=lambda r: r.index)
         return IngestResult(len(stored), in_batch_repeats + len(unique) - len(stored), rejected)
@@ -200,43 +197,15 @@ class IngestService:
     ) -> dict[str, int]:
         """Ids of the named users, creating the missing ones and widening their first/last seen."""
         last_seen = last_seen or first_seen
-        names = list(first_seen)
-        table = User.__table__
-        c = table.c
-        known = session.execute(
-            select(c.external_id, c.id, c.first_seen, c.last_seen).where(c.external_id.in_(names))
-        ).all()
-        found: dict[str, int] = {row[0]: row[1] for row in known}
-        widen = [
-            {"uid": uid, "f": first_seen[name], "l": last_seen[name]}
-            for name, uid, first, last in known
-            if first_seen[name] < first or last_seen[name] > last
+        locales = locales or {}
+        values = DriverValues(self._db.backend)
+        no_locale: tuple[str | None, str | None] = (None, None)
+        rows = [
+            (name, "{}", True, values.instant(first), values.instant(last_seen[name]), *locales.get(name, no_locale))
+            for name, first in first_seen.items()
         ]
-        if widen:
-            # CASE keeps this safe against a concurrent writer that widened the same user meanwhile.
-            session.execute(
-                update(table).where(c.id == bindparam("uid")).values(
-                    first_seen=case((c.first_seen > bindparam("f"), bindparam("f")), else_=c.first_seen),
-                    last_seen=case((c.last_seen < bindparam("l"), bindparam("l")), else_=c.last_seen),
-                ).execution_options(synchronize_session=False),
-                widen,
-            )
-        missing = [n for n in names if n not in found]
-        if missing:
-            locales = locales or {}
-            session.execute(
-                insert_ignoring_conflicts(session, table, ["external_id"]),
-                [
-                    {
-                        "external_id": n, "attributes": {}, "marketing_consent": True,
-                        "first_seen": first_seen[n], "last_seen": last_seen[n],
-                        "locale": locales.get(n, (None, None))[0], "timezone": locales.get(n, (None, None))[1],
-                    }
-                    for n in missing
-                ],
-            )
-            found.update(session.execute(select(c.external_id, c.id).where(c.external_id.in_(missing))).all())
-        return found
+        found = insert_returning(session, "users", _USER_COLUMNS, rows, _WIDEN_SEEN, "external_id, id")
+        return {name: uid for name, uid in found}
 
     def _advance_deliveries(self, session: Session, events: Sequence[IncomingEvent], now: datetime) -> None:
         """Move deliveries forward for newly stored lifecycle events; a report never moves one back."""
@@ -260,6 +229,16 @@ class IngestService:
 
 
 _EPS = timedelta(microseconds=1)
+_USER_COLUMNS = ("external_id", "attributes", "marketing_consent", "first_seen", "last_seen", "locale", "timezone")
+#: An existing user keeps its row; only first/last seen widen (CASE: portable min/max, safe under concurrency).
+_WIDEN_SEEN = (
+    "(external_id) DO UPDATE SET "
+    "first_seen = CASE WHEN excluded.first_seen < users.first_seen THEN excluded.first_seen ELSE users.first_seen END, "
+    "last_seen = CASE WHEN excluded.last_seen > users.last_seen THEN excluded.last_seen ELSE users.last_seen END"
+)
+_EVENT_COLUMNS = (
+    "event_id", "user_id", "name", "properties", "revenue", "delivery_id", "occurred_at", "received_at"
+)
 _FINAL_STATES = (DeliveryState.CLICKED, DeliveryState.DISMISSED, DeliveryState.RECALLED)
 _FINAL_RANK = DeliveryState.CLICKED.lifecycle_rank
 
