@@ -156,11 +156,11 @@ def parse_registration(raw: Any) -> DeviceRegistration:
     user = _require_str(raw, "user", "user", 128)
     assert user is not None
     try:
-        platform = Platform(raw.get("platform"))
+        platform = Platform(str(raw.get("platform")))
     except ValueError:
         raise ValidationError("platform must be one of android, ios, web", "platform") from None
     try:
-        provider = Provider(raw.get("provider"))
+        provider = Provider(str(raw.get("provider")))
     except ValueError:
         raise ValidationError("provider must be one of fcm, apns, webpush", "provider") from None
     if provider not in PLATFORM_PROVIDERS[platform]:
