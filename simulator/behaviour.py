@@ -27,7 +27,8 @@ The first name is ``first_name_for(user)``; a demo population that gives users t
 attribute makes Liquid personalisation visible to the model. With buttons, 55 % of clicks land on a button
 (the first one in two thirds of those). A user who does not click **dismisses** with probability
 ``0.40 + 0.30 × (1 − engagement)`` and otherwise leaves the notification in the tray. A dismissal turns push
-permission off with probability ``0.02 × churn_propensity`` (doubled at night).
+permission off with probability ``0.02 × churn_propensity`` and uninstalls the app with probability
+``0.005 × churn_propensity`` (both doubled at night); an uninstalled app's token answers "unregistered".
 
 **Conversion** after a click: ``0.30 × (1 − 0.5 × price_sensitivity)``, × ``(1 + 0.8 × price_sensitivity)``
 when the text mentions a price or discount (a digit with %, €, $, £, "sale", "discount", "% off"), × 1.20
@@ -63,6 +64,8 @@ LONG_TEXT = 120
 EFFECT_PREFERRED_HOURS = 1.50
 EFFECT_NIGHT = 0.50
 BUTTON_SHARE = 0.55
+OPT_OUT_RATE = 0.02
+UNINSTALL_RATE = 0.005
 MAX_DELAY_S = 6 * 3600.0
 
 FIRST_NAMES = (
@@ -125,6 +128,7 @@ class Reaction:
     revenue: float = 0.0
     convert_delay_s: float = 0.0
     opts_out: bool = False
+    uninstalls: bool = False
 
 
 def first_name_for(user: str) -> str:
@@ -274,7 +278,8 @@ class BehaviourModel:
                 min(_lognormal(u[5], 120.0, 0.8) * scale, MAX_DELAY_S),
             )
         if u[1] < 0.40 + 0.30 * (1.0 - traits.engagement):
-            opt_out = u[6] < 0.02 * traits.churn_propensity * (2.0 if s.night else 1.0)
+            annoyance = traits.churn_propensity * (2.0 if s.night else 1.0)
             delay = min(_lognormal(u[2], 45.0, 1.0) * scale, MAX_DELAY_S)
-            return Reaction(ReactionKind.DISMISS, delay, opts_out=opt_out)
+            return Reaction(ReactionKind.DISMISS, delay, opts_out=u[6] < OPT_OUT_RATE * annoyance,
+                            uninstalls=u[7] < UNINSTALL_RATE * annoyance)
         return Reaction(ReactionKind.IGNORE, 0.0)

@@ -58,10 +58,10 @@ DEFAULT_PROVIDER: Mapping[Platform, Provider] = {
 }
 #: (locale, time zone) pairs new devices are drawn from.
 REGIONS = (
-    ("en_US", "America/New_York"), ("en_US", "America/Los_Angeles"), ("en_GB", "Europe/London"),
-    ("de_DE", "Europe/Berlin"), ("fr_FR", "Europe/Paris"), ("es_ES", "Europe/Madrid"),
-    ("pt_BR", "America/Sao_Paulo"), ("ja_JP", "Asia/Tokyo"), ("en_IN", "Asia/Kolkata"),
-    ("en_AU", "Australia/Sydney"),
+    ("en-US", "America/New_York"), ("en-US", "America/Los_Angeles"), ("en-GB", "Europe/London"),
+    ("de-DE", "Europe/Berlin"), ("fr-FR", "Europe/Paris"), ("es-ES", "Europe/Madrid"),
+    ("pt-BR", "America/Sao_Paulo"), ("ja-JP", "Asia/Tokyo"), ("en-IN", "Asia/Kolkata"),
+    ("en-AU", "Australia/Sydney"),
 )
 APP_VERSIONS: Mapping[Platform, tuple[str, ...]] = {
     Platform.ANDROID: ("5.2.0", "5.3.1", "5.4.0"),
@@ -255,7 +255,7 @@ class Fleet:
         platform: Platform,
         provider: Provider | None = None,
         *,
-        locale: str = "en_US",
+        locale: str = "en-US",
         timezone: str = "UTC",
         app_version: str | None = None,
         seed: int | str = 0,
@@ -453,7 +453,11 @@ class Fleet:
                                                    message_id, reaction, True, delivery_id, campaign_id))
                 else:
                     self._apply(device, [o for o in [device.dismiss(entry)] if o], when)
-                    if reaction.opts_out and device.push_enabled:
+                    if reaction.uninstalls:
+                        device.uninstall(when)
+                        self._dirty.add(device.id)
+                        self._emit(device, UNINSTALLED, when)
+                    elif reaction.opts_out and device.push_enabled:
                         self._opt_out(device, when)
         return done
 

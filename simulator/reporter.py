@@ -10,9 +10,10 @@ SDK would, to the collector of issue 2:
   revenue; opt-out/in, uninstall and reinstall become ``push_opt_out``, ``push_opt_in``,
   ``app_uninstalled`` and ``app_installed``. Steps the phone cannot know about (queued, collapsed, expired
   at the provider) and pushes without a Herald delivery id are not reported.
-* ``POST {herald_url}/sdk/v1/devices`` for every new, reinstalled or re-subscribed device:
-  ``{"user", "platform", "provider", "token" | "subscription": {"endpoint", "keys": {"p256dh", "auth"}},
-  "app_version", "locale", "timezone"}``, a few at a time.
+* ``POST {herald_url}/sdk/v1/devices`` for every new, reinstalled or re-subscribed device and whenever
+  push permission changes: ``{"user", "platform", "provider", "token" | "subscription": {"endpoint",
+  "keys": {"p256dh", "auth"}}, "app_version", "locale", "timezone", "push_enabled"}``, a few at a time
+  (a browser that lost its subscription has nothing to register).
 
 Event ids are derived from (fleet id, device, delivery, step), so a retried batch only produces duplicates
 at the collector, never second rows. A batch that fails with a connection error, 408, 429 or 5xx is retried
@@ -36,7 +37,7 @@ from typing import Any
 import httpx
 
 from simulator.device import VirtualDevice
-from simulator.fleet import REGISTERED, REINSTALLED, FleetEvent
+from simulator.fleet import OPTED_IN, OPTED_OUT, REGISTERED, REINSTALLED, FleetEvent
 
 #: Fleet event names reported to Herald, and their SDK event names.
 SDK_NAMES = {
@@ -53,6 +54,8 @@ SDK_NAMES = {
 }
 _PUSH_SCOPED = {"delivered", "displayed", "clicked", "dismissed", "recalled", "converted"}
 _TRANSIENT_STATUS = {408, 429}
+#: Fleet events after which the SDK (re-)registers the device: new address, or push permission changed.
+_REGISTERING = {REGISTERED, REINSTALLED, OPTED_OUT, OPTED_IN}
 EVENTS_PATH = "/sdk/v1/events"
 DEVICES_PATH = "/sdk/v1/devices"
 
@@ -128,6 +131,7 @@ def registration(device: VirtualDevice, webpush_base_url: str | None) -> dict[st
         "app_version": device.app_version,
         "locale": device.locale,
         "timezone": device.timezone,
+        "push_enabled": device.push_enabled,
     }
     sub = device.subscription
     if sub is not None:
@@ -190,7 +194,7 @@ class SdkReporter:
 
     def on_fleet_event(self, event: FleetEvent, device: VirtualDevice) -> None:
         """Fleet listener: queue what an SDK would report about ``event``."""
-        if event.name in (REGISTERED, REINSTALLED):
+        if event.name in _REGISTERING:
             self.register(device)
         body = sdk_event(self.fleet_id, event, device)
         if body is not None:

@@ -129,3 +129,12 @@ def test_time_scale_shortens_every_delay() -> None:
     assert [r.kind for r in slow] == [r.kind for r in fast]
     assert all(f.delay_s == pytest.approx(s.delay_s * 0.01) for s, f in zip(slow, fast, strict=True)
                if s.delay_s < 3600)
+
+
+def test_churn_prone_users_sometimes_opt_out_or_uninstall_after_a_dismissal() -> None:
+    model = BehaviourModel(13)
+    night = reactions(model, PLAIN, NOON.replace(hour=2))
+    opt_outs = [r for r in night if r.opts_out]
+    uninstalls = [r for r in night if r.uninstalls]
+    assert opt_outs and uninstalls and len(uninstalls) < len(opt_outs) < USERS * 0.05
+    assert all(r.kind is ReactionKind.DISMISS for r in opt_outs + uninstalls)

@@ -143,7 +143,7 @@ async def test_devices_register_with_token_or_subscription() -> None:
     android = fleet.device(1)
     assert android_body == {"user": android.user, "platform": "android", "provider": "fcm",
                             "token": android.token, "app_version": android.app_version,
-                            "locale": android.locale, "timezone": android.timezone}
+                            "locale": android.locale, "timezone": android.timezone, "push_enabled": True}
     assert web.subscription is not None
     keys = web.subscription.keys
     assert web_body["subscription"] == {
@@ -241,5 +241,7 @@ async def test_the_background_task_sends_conversions_and_flushes_on_stop() -> No
     await reporter.stop()
     purchases = [e for e in server.rows.values() if e["name"] == "purchase"]
     assert purchases and all(e["revenue"] > 0 and e["properties"]["campaign_id"] == 9 for e in purchases)
-    assert len(server.devices) == 400
+    opt_changes = [e for e in server.rows.values() if e["name"] in ("push_opt_out", "push_opt_in")]
+    assert len(server.devices) == 400 + len(opt_changes)
+    assert all(body["push_enabled"] is False for body in server.devices[400:])
     assert reporter.pending == 0 and len(server.rows) == reporter.stats.queued
