@@ -20,6 +20,15 @@ at the collector, never second rows. A batch that fails with a connection error,
 (the same batch, with exponential backoff and ``Retry-After``) until it goes through; any other 4xx is
 counted and dropped. The buffer is bounded (``max_buffer`` events; the oldest are dropped and counted when
 Herald stays away too long). ``stop()`` flushes what is buffered within a deadline.
+
+Wiring, in the run mode (after the services are up, so the Web Push origin is known)::
+
+    reporter = SdkReporter(herald_url, sdk_key, fleet_id=fleet.fleet_id,
+                           webpush_base_url=profile.webpush_base_url)
+    fleet.add_listener(reporter.on_fleet_event)
+    await reporter.start()
+    ...
+    await reporter.stop()
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import contextlib
 import random
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -208,6 +218,15 @@ class SdkReporter:
     def register(self, device: VirtualDevice) -> None:
         """Queue a ``/sdk/v1/devices`` registration of ``device`` (with its address at sending time)."""
         self._devices.append(device)
+
+    def register_all(self, devices: Iterable[VirtualDevice]) -> int:
+        """Queue a registration of every installed device (e.g. after the Web Push origin changed)."""
+        queued = 0
+        for device in devices:
+            if device.installed:
+                self._devices.append(device)
+                queued += 1
+        return queued
 
     def _nudge(self) -> None:
         wake, loop = self._wake, self._loop

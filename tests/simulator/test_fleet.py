@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -208,3 +209,23 @@ def test_listeners_see_every_event_with_its_device() -> None:
     fleet.accept(push_to(fleet, device.id, "m1", 1))
     fleet.dismiss(device.id, delivery_id=1)
     assert seen == [("registered", 1), ("delivered", 1), ("displayed", 1), ("dismissed", 1)]
+
+
+@pytest.mark.asyncio
+async def test_the_live_loop_carries_out_reactions_and_saves_on_stop(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    fleet = Fleet.open(tmp_path, clock, BehaviourModel(2), application_server_key=SERVER_KEY)
+    devices = fleet.create(50, mix={Platform.IOS: 1.0}, seed=1)
+    await fleet.start(tick=0.001)
+    for i, device in enumerate(devices):
+        fleet.accept(push_to(fleet, device.id, f"m{i}", i + 1))
+    clock.advance(24 * 3600)
+    for _ in range(5000):
+        if fleet.next_due() is None:
+            break
+        await asyncio.sleep(0.001)
+    await fleet.stop()
+    assert fleet.next_due() is None
+    assert {"clicked", "dismissed"} <= set(names(fleet.events(limit=10_000)))
+    assert fleet.save() == 0
+    fleet.close()

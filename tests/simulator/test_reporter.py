@@ -245,3 +245,16 @@ async def test_the_background_task_sends_conversions_and_flushes_on_stop() -> No
     assert len(server.devices) == 400 + len(opt_changes)
     assert all(body["push_enabled"] is False for body in server.devices[400:])
     assert reporter.pending == 0 and len(server.rows) == reporter.stats.queued
+
+
+@pytest.mark.asyncio
+async def test_register_all_registers_every_installed_device_again() -> None:
+    server = IngestServer()
+    reporter = reporter_for(server)
+    fleet = campaign_fleet(reporter, n=4)
+    await reporter.flush()
+    fleet.uninstall(2)
+    assert reporter.register_all(fleet.devices()) == 3
+    await reporter.flush()
+    await reporter.stop()
+    assert len(server.devices) == 7
