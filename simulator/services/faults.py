@@ -6,7 +6,7 @@ Each service owns one ``FaultInjector``; ``ServiceFaults`` holds the four of the
     faults = ServiceFaults(seed=7)
     faults["apns"].update(rate_429=0.1, retry_after_s=2, goaway_after_streams=500)
     faults["webpush"].update(latency={"kind": "lognormal", "median": 0.02, "sigma": 0.5})
-    faults["fcm"].expire_tokens()          # every access token issued so far answers 401 from now on
+    faults["oauth"].expire_tokens()        # every access token issued so far answers 401 from now on
     faults.snapshot()                      # {"apns": {...FaultSettings as JSON...}, ...}
 
 ``FaultSettings`` (all off by default):

@@ -17,8 +17,8 @@ import contextlib
 import socket
 import ssl
 import struct
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 import h2.config
 import h2.connection
@@ -26,10 +26,12 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
 from hyperframe.frame import GoAwayFrame
 
 from simulator.services.apns import ApnsAnswer, ApnsService
 from simulator.services.faults import FaultDecision, FaultKind
+from simulator.services.hpack_cache import install_huffman_cache
 
 MAX_CONCURRENT_STREAMS = 1000
 _STREAM_WINDOW = 1 << 20
@@ -42,6 +44,14 @@ _CONFIG = h2.config.H2Configuration(
     validate_outbound_headers=False,
     normalize_outbound_headers=False,
 )
+
+
+class _LiteralEncoder(hpack.Encoder):
+    """Sends header values as plain literals: clients decode Huffman in pure Python, and our values are
+    mostly random ids that Huffman barely shortens."""
+
+    def encode(self, headers: Iterable[Any], huffman: bool = False) -> bytes:
+        return super().encode(headers, huffman=False)
 
 
 class _Stream:
@@ -59,6 +69,7 @@ class H2Connection(asyncio.Protocol):
         self._server = server
         self._service = server.service
         self._conn = h2.connection.H2Connection(config=_CONFIG)
+        self._conn.encoder = _LiteralEncoder()
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
         self._in_progress: set[int] = set()
@@ -259,6 +270,7 @@ class H2Server:
     """An HTTP/2 listener for one ``ApnsService``, over TLS or h2c."""
 
     def __init__(self, service: ApnsService, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        install_huffman_cache()
         self.service = service
         self._ssl = ssl_context
         self._server: asyncio.Server | None = None
