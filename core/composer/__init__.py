@@ -1,0 +1,1 @@
+"""The composer: push content and the exact platform payloads built from it."""

@@ -1,0 +1,1 @@
+"""Push providers: one small interface (``base.PushProvider``), three implementations (FCM, APNs, Web Push)."""
