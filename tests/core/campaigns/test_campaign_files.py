@@ -60,7 +60,7 @@ def test_a_good_file_parses_with_its_audience_file(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_file_names_the_field(tmp_path: Path, text: str, expected: str) -> None:
-    with pytest.raises(ConfigurationError, match="campaign.toml") as info:
+    with pytest.raises(ConfigurationError, match=r"campaign\.toml") as info:
         load_definition(write(tmp_path, text))
     assert expected in str(info.value)
 
