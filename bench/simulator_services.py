@@ -200,30 +200,26 @@ async def _bench_apns(
 async def _bench_fcm(app: Any, batch: int, in_flight: int, duration_s: float) -> tuple[float, int]:
     from firebase_admin import messaging
 
-    service = messaging._get_messaging_service(app)
-    try:
-        messages = [
-            messaging.Message(
-                fid=f"device-{i}", data={"herald_delivery_id": str(i)},
-                android=messaging.AndroidConfig(notification=messaging.AndroidNotification(title="Hi", body="Sale")),
-            )
-            for i in range(batch)
-        ]
-        accepted = errors = 0
-        deadline = time.perf_counter() + duration_s
-        started = time.perf_counter()
+    messages = [
+        messaging.Message(
+            fid=f"device-{i}", data={"herald_delivery_id": str(i)},
+            android=messaging.AndroidConfig(notification=messaging.AndroidNotification(title="Hi", body="Sale")),
+        )
+        for i in range(batch)
+    ]
+    accepted = errors = 0
+    deadline = time.perf_counter() + duration_s
+    started = time.perf_counter()
 
-        async def worker() -> None:
-            nonlocal accepted, errors
-            while time.perf_counter() < deadline:
-                result = await messaging.send_each_async(messages, app=app)
-                accepted += result.success_count
-                errors += result.failure_count
+    async def worker() -> None:
+        nonlocal accepted, errors
+        while time.perf_counter() < deadline:
+            result = await messaging.send_each_async(messages, app=app)
+            accepted += result.success_count
+            errors += result.failure_count
 
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
-        return accepted / (time.perf_counter() - started), errors
-    finally:
-        await service._async_client.aclose()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return accepted / (time.perf_counter() - started), errors
 
 
 def _firebase_app(profile: SimulatorProfile) -> Any:
@@ -271,6 +267,9 @@ def measure_services(
                     results[f"{name}_errors"] = errors
                     if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
                         results[f"{name}_per_server_cpu_s"] = round(rate * elapsed / (cpu_after - cpu_before), 1)
+                from firebase_admin import messaging
+
+                await messaging._get_messaging_service(app)._async_client.aclose()
                 return results
 
             try:
