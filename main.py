@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.progress import TaskID
 
-from core.cli_support import DbOption, err, fail, out
+from core.cli_support import DbOption, err, fail, out, progress_bar
+from core.config import DB_ENV
 from core.errors import HeraldError
 
 cli = typer.Typer(
@@ -37,6 +41,9 @@ def has_display() -> bool:
 @cli.callback(invoke_without_command=True)
 def root(ctx: typer.Context, db: DbOption = None) -> None:
     """With no command, open the console window."""
+    if db:
+        # A workspace given before the command applies to every command (herald --db URL serve).
+        os.environ[DB_ENV] = db
     if ctx.invoked_subcommand is None:
         raise typer.Exit(open_console(db))
 
@@ -79,6 +86,63 @@ def db_upgrade(db: DbOption = None) -> None:
         out.print(f"Workspace {safe} is already at revision {after}.")
     else:
         out.print(f"Workspace {safe} migrated from {before or 'empty'} to {after}.")
+
+
+@cli.command("demo")
+def demo(
+    db: DbOption = None,
+    users: Annotated[int, typer.Option(help="How many synthetic users (each with 1–3 devices).")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same people, devices and history.")] = 1,
+    state: Annotated[
+        Path | None, typer.Option("--state", help="Simulator state folder (default: the user data folder's).",
+                                  show_default=False)
+    ] = None,
+) -> None:
+    """Create the demo workspace: users with traits, their simulated devices and 90 days of history."""
+    from core.clock import SystemClock
+    from core.collector.server import BackgroundIngestServer, build_ingest_app
+    from core.config import resolve_db_url
+    from core.imports.users import import_users
+    from core.persistence import open_database
+    from simulator.cli import default_state_dir
+    from simulator.demo import build_demo
+
+    if users < 1:
+        raise fail("--users must be at least 1")
+    try:
+        database = open_database(resolve_db_url(db))
+    except HeraldError as exc:
+        raise fail(str(exc)) from None
+    app = build_ingest_app(database)
+    server = BackgroundIngestServer(app)
+    address = server.start()
+    state_dir = state or default_state_dir()
+    labels = {"devices": "Creating devices", "users": "Importing users", "registrations": "Registering devices",
+              "history": "Backfilling 90 days"}
+    try:
+        with progress_bar() as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def on_progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(labels[stage], total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            result = build_demo(
+                state_dir, address.url, app.sdk_key, users=users, seed=seed, now=SystemClock().now(),
+                import_users_csv=lambda path: import_users(database, path), progress=on_progress,
+            )
+    finally:
+        server.stop()
+        database.dispose()
+    h = result.history
+    out.print(
+        f"Demo workspace ready: {result.users:,} users, {result.devices:,} devices "
+        f"({result.registrations_failed} failed to register), {h.accepted:,} history events "
+        f"({h.duplicates:,} already there, {h.rejected:,} rejected).\n"
+        f"Run the simulator on it: herald simulator --population --state {state_dir} --seed {seed}",
+        highlight=False,
+    )
 
 
 def gui() -> None:
