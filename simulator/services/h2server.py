@@ -73,6 +73,7 @@ class H2Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
         self._in_progress: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._pending: dict[int, bytes] = {}
         self._handled = 0
         self._highest_stream = 0
@@ -169,7 +170,9 @@ class H2Connection(asyncio.Protocol):
         decision = self._service.faults.decide()
         if decision.delay > 0 or decision.kind is FaultKind.RESET:
             self._in_progress.add(stream_id)
-            asyncio.get_running_loop().create_task(self._answer_later(stream_id, stream, decision))
+            task = asyncio.get_running_loop().create_task(self._answer_later(stream_id, stream, decision))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
             self._answer(stream_id, self._service_answer(stream, decision))
         if limit is not None and self._handled >= limit:
