@@ -154,10 +154,12 @@ def _register_optional_commands() -> None:
     """Mount the commands whose modules live with their capability."""
     from core.collector.cli import register as register_collector
     from core.imports.cli import register as register_imports
+    from core.providers.profile_cli import register as register_profiles
     from simulator.cli import register as register_simulator
 
     register_collector(cli)
     register_imports(import_cli)
+    register_profiles(cli)
     register_simulator(cli)
 
 

@@ -164,13 +164,13 @@ def register(cli: typer.Typer) -> None:
         apns_h2c: Annotated[bool, typer.Option("--apns-h2c", help="Reach the simulator's APNs over h2c.")] = False,
     ) -> None:
         """Test connection: prove each provider's credentials work, without reaching a device."""
-        from core.providers.connection_test import test_connections
+        from core.providers.connectivity import check_connections
 
         with _errors():
             store = _store()
             _metadata_or_fail(store, name)
             profile = load_profile(store, name)
-            checks = asyncio.run(test_connections(profile, apns_h2c=apns_h2c))
+            checks = asyncio.run(check_connections(profile, apns_h2c=apns_h2c))
         for check in checks:
             mark = "[green]ok[/]" if check.ok else "[bold red]FAILED[/]"
             out.print(f"{check.provider.value:8} {mark}  {check.detail}", highlight=False)

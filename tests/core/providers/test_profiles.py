@@ -11,7 +11,7 @@ import pytest
 
 from core.domain import Provider
 from core.errors import CredentialError
-from core.providers import connection_test
+from core.providers import connectivity
 from core.providers.profiles import (
     APNS_PRODUCTION_URL,
     APNS_SANDBOX_URL,
@@ -193,6 +193,6 @@ async def test_connection_test_proves_apns_and_vapid_against_the_simulator(
     from dataclasses import replace
 
     profile = replace(load_simulator_profile(simulator.runtime.state_dir), fcm=None)
-    checks = await connection_test.test_connections(profile)
+    checks = await connectivity.check_connections(profile)
     assert [c.provider for c in checks] == [Provider.APNS, Provider.WEBPUSH]
     assert all(c.ok for c in checks), checks

@@ -5,7 +5,7 @@ APNs request to a dummy token where 400 BadDeviceToken means the key works, a VA
 module only builds the providers from a ``ProviderProfile`` through the factory, runs the checks, and turns
 a provider that cannot even be built into a failed check instead of an exception::
 
-    checks = await test_connections(load_profile(store, "prod"))
+    checks = await check_connections(load_profile(store, "prod"))
     for check in checks:
         print(check.provider, "ok" if check.ok else "FAILED", check.detail)
 
@@ -27,11 +27,7 @@ from core.providers.profiles import ProviderProfile, provider_settings
 
 log = logging.getLogger(__name__)
 
-#: Not a pytest module despite its name (``*_test.py``).
-__test__ = False
-
-
-async def test_connections(profile: ProviderProfile, *, apns_h2c: bool = False, clock: Clock | None = None,
+async def check_connections(profile: ProviderProfile, *, apns_h2c: bool = False, clock: Clock | None = None,
                            timeout_s: float = 30.0) -> list[ConnectionCheck]:
     """One ``ConnectionCheck`` per provider the profile configures, in the order FCM, APNs, Web Push."""
     providers: list[tuple[Provider, PushProvider | ConnectionCheck]] = []
@@ -57,8 +53,6 @@ async def test_connections(profile: ProviderProfile, *, apns_h2c: bool = False, 
                     log.warning("closing the %s provider after its connection test raised", kind.value,
                                 exc_info=True)
 
-
-test_connections.__test__ = False  # type: ignore[attr-defined]
 
 
 def _build(kind: Provider, build: Callable[[], PushProvider]) -> PushProvider | ConnectionCheck:
