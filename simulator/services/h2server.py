@@ -3,8 +3,10 @@
 One ``H2Server`` listens on one socket, over TLS (ALPN ``h2``) or cleartext with prior knowledge (h2c).
 Each connection advertises 1,000 concurrent streams and large flow-control windows, reads every request
 body before answering, and answers in the same event-loop turn unless a fault adds latency. Faults:
-a TCP reset after the body was read, and a graceful GOAWAY after N streams on a connection. On ``stop``
-every connection gets a GOAWAY, finishes its open streams and closes.
+a TCP reset after the body was read, and a graceful GOAWAY after N streams on a connection: open streams
+are answered, newer ones refused (REFUSED_STREAM, which clients retry on a new connection), and the socket
+closes when the client closes it or ``GOAWAY_LINGER_S`` after the last answer. On ``stop`` every connection
+gets the same GOAWAY.
 
 h2's own ``close_connection`` moves its state machine to CLOSED, after which no open stream can be
 answered; a graceful GOAWAY is therefore written as a raw frame next to h2's output.
@@ -34,6 +36,9 @@ from simulator.services.faults import FaultDecision, FaultKind
 from simulator.services.hpack_cache import install_huffman_cache
 
 MAX_CONCURRENT_STREAMS = 1000
+#: After a GOAWAY and the last answer, how long the connection stays open so the client reads the GOAWAY
+#: (and retries refused streams elsewhere) before the socket closes under it.
+GOAWAY_LINGER_S = 1.0
 _STREAM_WINDOW = 1 << 20
 _CONNECTION_WINDOW = 1 << 24
 _CONFIG = h2.config.H2Configuration(
@@ -77,7 +82,9 @@ class H2Connection(asyncio.Protocol):
         self._pending: dict[int, bytes] = {}
         self._handled = 0
         self._highest_stream = 0
+        self._goaway_wanted = False
         self._goaway_sent = False
+        self._linger: asyncio.TimerHandle | None = None
         self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -102,6 +109,8 @@ class H2Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connections.discard(self)
+        if self._linger is not None:
+            self._linger.cancel()
         self._transport = None
         if not self.closed.done():
             self.closed.set_result(None)
@@ -129,10 +138,19 @@ class H2Connection(asyncio.Protocol):
                 self._close()
                 return
         self._flush()
+        self._send_goaway_when_quiet()
 
     def goaway(self) -> None:
-        """Refuse new streams, finish the open ones, then close."""
-        if self._goaway_sent or self._transport is None:
+        """Answer what has arrived, then send GOAWAY, refuse newer streams and close."""
+        self._goaway_wanted = True
+        self._send_goaway_when_quiet()
+
+    def _send_goaway_when_quiet(self) -> None:
+        # h2-based clients (httpx) drop every frame that follows a GOAWAY, so the GOAWAY goes out only once
+        # each stream it covers has been answered; streams opened later are refused and retried elsewhere.
+        if not self._goaway_wanted or self._goaway_sent or self._transport is None:
+            return
+        if self._streams or self._in_progress or self._pending:
             return
         self._goaway_sent = True
         self._flush()
@@ -176,7 +194,7 @@ class H2Connection(asyncio.Protocol):
         else:
             self._answer(stream_id, self._service_answer(stream, decision))
         if limit is not None and self._handled >= limit:
-            self.goaway()
+            self._goaway_wanted = True
 
     async def _answer_later(self, stream_id: int, stream: _Stream, decision: FaultDecision) -> None:
         try:
@@ -191,6 +209,7 @@ class H2Connection(asyncio.Protocol):
             self._flush()
         finally:
             self._in_progress.discard(stream_id)
+            self._send_goaway_when_quiet()
             self._close_if_drained()
 
     def _service_answer(self, stream: _Stream, decision: FaultDecision) -> ApnsAnswer:
@@ -238,6 +257,8 @@ class H2Connection(asyncio.Protocol):
                 self._pending[stream_id] = rest
             else:
                 del self._pending[stream_id]
+        if not self._pending:
+            self._send_goaway_when_quiet()
 
     def _forget(self, stream_id: int) -> None:
         self._streams.pop(stream_id, None)
@@ -247,7 +268,8 @@ class H2Connection(asyncio.Protocol):
     def _close_if_drained(self) -> None:
         if self._goaway_sent and not self._streams and not self._in_progress and not self._pending:
             self._flush()
-            self._close()
+            if self._linger is None and self._transport is not None:
+                self._linger = asyncio.get_running_loop().call_later(GOAWAY_LINGER_S, self._close)
 
     def _flush(self) -> None:
         data = self._conn.data_to_send()

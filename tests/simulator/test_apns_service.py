@@ -355,3 +355,35 @@ def test_stop_sends_goaway_and_the_client_reconnects_to_nothing(
     asyncio.run_coroutine_threadsafe(services.stop(), running.loop).result(10)
     with pytest.raises(httpx.TransportError):
         post(runner, h2c_client, headers_for(profile))
+
+
+def test_goaway_under_concurrent_streams_delivers_exactly_what_was_answered(
+    runner: asyncio.Runner, tls_client: httpx.AsyncClient, profile: SimulatorProfile, sink: RecordingSink,
+    services: SimulatorServices,
+) -> None:
+    """Streams the server took are answered; streams past the GOAWAY never reach a device.
+
+    httpx cannot retry streams it was opening when the GOAWAY arrived (it raises RemoteProtocolError), so a
+    sender must treat those as not sent; the simulator must never deliver one of them.
+    """
+    services.faults["apns"].update(goaway_after_streams=40)
+    headers = headers_for(profile)
+
+    async def burst() -> list[httpx.Response | BaseException]:
+        return await asyncio.gather(
+            *(
+                tls_client.post(f"/3/device/{i:064x}", headers=headers, content=json.dumps(ALERT).encode())
+                for i in range(150)
+            ),
+            return_exceptions=True,
+        )
+
+    outcomes = runner.run(burst())
+    answered = [o for o in outcomes if isinstance(o, httpx.Response)]
+    failed = [o for o in outcomes if not isinstance(o, httpx.Response)]
+    assert all(isinstance(f, httpx.TransportError) for f in failed)
+    assert {r.status_code for r in answered} == {200}
+    assert len(answered) >= 40
+    delivered = {p.token for p in sink.pushes}
+    assert len(sink.pushes) == len(answered) == len(delivered)
+    assert post(runner, tls_client, headers).status_code == 200
