@@ -1,0 +1,1 @@
+"""Reproducible benchmarks: ``python -m bench.NAME`` prints a comparison table; ``--json`` prints one object."""
