@@ -152,14 +152,18 @@ def gui() -> None:
 
 def _register_optional_commands() -> None:
     """Mount the commands whose modules live with their capability."""
+    from core.campaigns.cli import register as register_campaigns
     from core.collector.cli import register as register_collector
     from core.imports.cli import register as register_imports
     from core.providers.profile_cli import register as register_profiles
+    from core.sending.cli import register as register_send
     from simulator.cli import register as register_simulator
 
     register_collector(cli)
     register_imports(import_cli)
     register_profiles(cli)
+    register_campaigns(cli)
+    register_send(cli)
     register_simulator(cli)
 
 

@@ -21,6 +21,11 @@ def data_dir() -> Path:
     return path
 
 
+def simulator_state_dir() -> Path:
+    """Where the bundled simulator keeps its fleet, credentials and ports by default."""
+    return data_dir() / "simulator"
+
+
 def default_db_url() -> str:
     """The embedded workspace: SQLite in the user data folder."""
     return f"sqlite:///{data_dir() / 'workspace.db'}"

@@ -9,15 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from platformdirs import user_data_path
 from rich.console import Console
 
+from core.config import simulator_state_dir
 from core.domain import Platform
 from simulator.profile import load_profile
 from simulator.runtime import RuntimeOptions, SimulatorRuntime
@@ -27,8 +26,7 @@ err = Console(stderr=True)
 
 def default_state_dir() -> Path:
     """``<user data dir>/herald/simulator`` (``HERALD_HOME`` overrides the parent folder)."""
-    home = os.environ.get("HERALD_HOME")
-    return (Path(home) if home else user_data_path("herald", appauthor=False)) / "simulator"
+    return simulator_state_dir()
 
 
 StateOption = Annotated[
