@@ -8,6 +8,7 @@ service's faults (latency, reset, throttle, 5xx) and only then calls the handler
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -113,7 +114,8 @@ async def _reset(receive: Receive, send: Send) -> None:
     if transport is not None and hasattr(transport, "abort"):
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         transport.abort()
         await receive()
         return

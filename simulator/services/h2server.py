@@ -67,7 +67,7 @@ class _Stream:
         self.body: list[bytes] = []
 
 
-class H2Connection(asyncio.Protocol):
+class H2ServerConnection(asyncio.Protocol):
     """One client connection: h2 events in, APNs answers out."""
 
     def __init__(self, server: H2Server) -> None:
@@ -299,7 +299,7 @@ class H2Server:
         self.service = service
         self._ssl = ssl_context
         self._server: asyncio.Server | None = None
-        self.connections: set[H2Connection] = set()
+        self.connections: set[H2ServerConnection] = set()
         #: Connections accepted since start (a GOAWAY makes clients open new ones).
         self.connections_opened = 0
 
@@ -314,7 +314,7 @@ class H2Server:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Bind and start accepting connections."""
         loop = asyncio.get_running_loop()
-        factory: Callable[[], H2Connection] = lambda: H2Connection(self)  # noqa: E731
+        factory: Callable[[], H2ServerConnection] = lambda: H2ServerConnection(self)  # noqa: E731
         self._server = await loop.create_server(
             factory, host, port, ssl=self._ssl, backlog=1024, reuse_address=True
         )
