@@ -25,10 +25,17 @@ def register(cli: typer.Typer) -> None:
             typer.Option("--sdk-key", envvar=SDK_KEY_ENV, show_default=False,
                          help="Key devices must send as X-Herald-Key (default: the workspace's stored key)."),
         ] = None,
+        profile: Annotated[
+            str | None,
+            typer.Option(help="Also send: resume unfinished campaigns through this provider profile "
+                              "(simulator, or an imported one). Default: simulator when it has run once."),
+        ] = None,
+        no_send: Annotated[bool, typer.Option("--no-send", help="Serve the SDK API only; send nothing.")] = False,
     ) -> None:
-        """Run the SDK ingest API headless (devices register and report events here)."""
+        """Run the SDK ingest API headless, and resume unfinished sends (devices report here)."""
         from core.collector.sdk_key import masked
         from core.collector.server import build_ingest_app, serve_forever
+        from core.sending.service import resume_sending
 
         try:
             database = open_database(resolve_db_url(db))
@@ -42,8 +49,11 @@ def register(cli: typer.Typer) -> None:
             f"SDK key {masked(app.sdk_key)} {key_note}). Ctrl+C stops.",
             highlight=False,
         )
+        companion = None if no_send else resume_sending(database, profile)
+        if companion is None and not no_send:
+            err.print("Not sending: no provider profile (run the simulator once, or pass --profile).")
         try:
-            serve_forever(app, host, port)
+            serve_forever(app, host, port, companion)
         except OSError as exc:
             raise fail(f"cannot listen on {host}:{port}: {exc.strerror}. Pick another --port.") from None
         finally:

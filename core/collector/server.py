@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -56,12 +58,27 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_forever(app: IngestApp, host: str, port: int) -> None:
-    """Serve until interrupted (Ctrl+C), then finish the database work in hand."""
+#: Work that runs next to the server in its loop until the event is set (e.g. the sending engine).
+Companion = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def serve_forever(app: IngestApp, host: str, port: int, companion: Companion | None = None) -> None:
+    """Serve until interrupted (Ctrl+C), then stop ``companion`` and finish the database work in hand."""
     sock = bind(host, port)
     server = uvicorn.Server(_config(app))
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(companion(stop)) if companion is not None else None
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        asyncio.run(run())
     finally:
         sock.close()
         app.close()
