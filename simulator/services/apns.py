@@ -23,8 +23,9 @@ Injected faults answer 429 TooManyRequests, 500 InternalServerError, 503 Service
 InvalidProviderToken. Success is 200 with ``apns-id`` (echoed or generated) and ``apns-unique-id``.
 
 The device sees ``aps.alert`` (string or title/subtitle/body), ``badge``, ``sound``, ``category``, the
-collapse id as tray key, and the rest of the payload as data; a top-level ``image`` and ``url`` (or
-``deep_link``) become the notification's image and deep link. A ``background`` push, or one with
+collapse id as tray key, and the rest of the payload as data; top-level ``image_url`` (or ``image``),
+``deep_link`` (or ``url``) and ``buttons`` (``[{"id", "label", "link"}]``, as Herald's composer writes them)
+become the notification's image, deep link and buttons. A ``background`` push, or one with
 ``content-available`` and no alert, is a data push.
 """
 
@@ -40,7 +41,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from core.domain import Provider
-from simulator.inbound import AcceptanceStatus, InboundPush, PushKind, PushSink, RenderedNotification
+from simulator.inbound import AcceptanceStatus, Button, InboundPush, PushKind, PushSink, RenderedNotification
 from simulator.services.clock import WallClock, system_wall_clock, utc_from_epoch
 from simulator.services.faults import FaultDecision, FaultInjector, FaultKind
 from simulator.services.jws import JwsError, numeric_claim, parse_jws, verify_es256
@@ -263,19 +264,29 @@ def _rendered(aps: dict[str, Any], data: dict[str, Any], collapse_id: str | None
     fields: dict[str, Any] = alert if isinstance(alert, dict) else {"body": alert or ""}
     sound = aps.get("sound")
     badge = aps.get("badge")
-    image = data.get("image")
-    link = data.get("url") or data.get("deep_link")
+    image = data.get("image_url") or data.get("image")
+    link = data.get("deep_link") or data.get("url")
+    buttons = tuple(
+        Button(id=str(b.get("id", "")), label=str(b.get("label", "")), link=_text(b.get("link")))
+        for b in data.get("buttons") or ()
+        if isinstance(b, dict)
+    )
     return RenderedNotification(
         title=str(fields.get("title") or ""),
         subtitle=str(fields.get("subtitle") or ""),
         body=str(fields.get("body") or ""),
-        image=image if isinstance(image, str) else None,
-        deep_link=link if isinstance(link, str) else None,
+        image=_text(image),
+        buttons=buttons,
+        deep_link=_text(link),
         badge=badge if isinstance(badge, int) and not isinstance(badge, bool) else None,
         sound=sound.get("name") if isinstance(sound, dict) else sound if isinstance(sound, str) else None,
         tray_key=collapse_id,
         category=aps.get("category") if isinstance(aps.get("category"), str) else None,
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _error(

@@ -3,7 +3,8 @@
 ``decrypt_aes128gcm`` opens a message with the subscription's private key and auth secret (via ``http_ece``,
 the library pywebpush encrypts with). ``to_inbound_push`` reads the plaintext the way Herald's service worker
 does (see ``core.domain.push_contract``): ``title``, ``body``, ``icon``, ``image``, ``actions`` → buttons,
-``tag`` → tray key, ``data.url`` → deep link; a message of type ``recall``, or one without a title and body,
+``tag`` → tray key, ``data.url`` → deep link, ``data.links`` (action → URL) → button links, a numeric
+``badge``; a message of type ``recall``, or one without a title and body,
 is handed to the app code silently (``PushKind.DATA``).
 """
 
@@ -95,11 +96,17 @@ def to_inbound_push(
 
 
 def _rendered(document: dict[str, Any], data: dict[str, Any]) -> RenderedNotification:
+    raw_links = data.get("links")
+    links: dict[str, Any] = raw_links if isinstance(raw_links, dict) else {}
     buttons = tuple(
-        Button(id=str(action.get("action", "")), label=str(action.get("title", "")), link=_str(action.get("url")))
+        Button(
+            id=str(action.get("action", "")), label=str(action.get("title", "")),
+            link=_str(action.get("url")) or _str(links.get(str(action.get("action", "")))),
+        )
         for action in document.get("actions") or ()
         if isinstance(action, dict)
     )
+    badge = document.get("badge")
     return RenderedNotification(
         title=str(document.get("title") or ""),
         body=str(document.get("body") or ""),
@@ -107,6 +114,7 @@ def _rendered(document: dict[str, Any], data: dict[str, Any]) -> RenderedNotific
         icon=_str(document.get("icon")),
         buttons=buttons,
         deep_link=_str(data.get("url")),
+        badge=badge if isinstance(badge, int) and not isinstance(badge, bool) else None,
         tray_key=_str(document.get("tag")),
     )
 

@@ -107,6 +107,21 @@ def test_alert_over_tls_reaches_the_device_with_every_field(
     assert push.priority == "high"
 
 
+def test_composer_style_image_link_and_buttons(
+    runner: asyncio.Runner, h2c_client: httpx.AsyncClient, profile: SimulatorProfile, sink: RecordingSink
+) -> None:
+    payload = {
+        "aps": {"alert": {"title": "T", "body": "B"}, "mutable-content": 1},
+        "image_url": "https://img/x.png", "deep_link": "shop://x",
+        "buttons": [{"id": "buy", "label": "Buy", "link": "shop://buy"}, {"id": "no", "label": "No", "link": None}],
+    }
+    assert post(runner, h2c_client, headers_for(profile), payload).status_code == 200
+    note = sink.to(DEVICE)[0].notification
+    assert note is not None
+    assert (note.image, note.deep_link) == ("https://img/x.png", "shop://x")
+    assert [(b.id, b.label, b.link) for b in note.buttons] == [("buy", "Buy", "shop://buy"), ("no", "No", None)]
+
+
 def test_h2c_with_prior_knowledge_works_and_generates_an_apns_id(
     runner: asyncio.Runner, h2c_client: httpx.AsyncClient, profile: SimulatorProfile, sink: RecordingSink
 ) -> None:

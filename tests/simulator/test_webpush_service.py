@@ -88,6 +88,16 @@ def test_webpush_async_on_one_shared_session(
     assert titles == sorted(f"n{i}" for i in range(40))
 
 
+def test_composer_style_button_links_and_badge(profile: SimulatorProfile, sink: RecordingSink) -> None:
+    sub = subscribe(sink, profile)
+    document = {"title": "T", "body": "B", "badge": 4, "actions": [{"action": "buy", "title": "Buy"}],
+                "data": {"url": "/x", "links": {"buy": "/buy"}}}
+    assert send(profile, sub, document).status_code == 201
+    note = sink.to(sub.id)[0].notification
+    assert note is not None
+    assert [(b.id, b.link) for b in note.buttons] == [("buy", "/buy")] and note.badge == 4
+
+
 def test_recall_and_no_ui_messages_are_data_pushes(profile: SimulatorProfile, sink: RecordingSink) -> None:
     sub = subscribe(sink, profile)
     recall = {"herald": {"type": "recall", "tags": ["sale-1"], "delivery_ids": ["d-1"]}}
