@@ -39,6 +39,8 @@ MAX_CONCURRENT_STREAMS = 1000
 #: After a GOAWAY and the last answer, how long the connection stays open so the client reads the GOAWAY
 #: (and retries refused streams elsewhere) before the socket closes under it.
 GOAWAY_LINGER_S = 1.0
+#: Values that never repeat: indexing them would only churn both sides' HPACK tables.
+_UNIQUE_HEADERS = frozenset({"apns-id", "apns-unique-id"})
 _STREAM_WINDOW = 1 << 20
 _CONNECTION_WINDOW = 1 << 24
 _CONFIG = h2.config.H2Configuration(
@@ -228,8 +230,10 @@ class H2ServerConnection(asyncio.Protocol):
         return self._service.handle(method, path, headers, b"".join(stream.body))
 
     def _answer(self, stream_id: int, answer: ApnsAnswer) -> None:
-        headers = [(b":status", str(answer.status).encode())]
-        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers)
+        headers: list[tuple[bytes, bytes]] = [(b":status", str(answer.status).encode())]
+        for name, value in answer.headers:
+            pair = (name.encode("latin-1"), value.encode("latin-1"))
+            headers.append(hpack.NeverIndexedHeaderTuple(*pair) if name in _UNIQUE_HEADERS else pair)
         if answer.body:
             headers.append((b"content-length", str(len(answer.body)).encode()))
         try:
