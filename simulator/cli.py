@@ -21,7 +21,7 @@ from core.domain import Platform
 from simulator.profile import load_profile
 from simulator.runtime import RuntimeOptions, SimulatorRuntime
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def default_state_dir() -> Path:
