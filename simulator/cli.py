@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import json
 import signal
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +21,7 @@ from core.config import simulator_state_dir
 from core.domain import Platform
 from simulator.profile import load_profile
 from simulator.runtime import RuntimeOptions, SimulatorRuntime
+from simulator.services.faults import FaultSettings
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -49,6 +51,35 @@ def _parse_mix(text: str | None) -> dict[Platform, float] | None:
     return mix
 
 
+FAULT_SERVICES = ("oauth", "fcm", "apns", "webpush")
+
+
+def parse_faults(specs: list[str]) -> dict[str, dict[str, Any]]:
+    """``["apns.rate_503=0.05", "webpush.latency={\"kind\": \"fixed\", \"ms\": 20}"]`` → per-service changes."""
+    known = {f.name for f in fields(FaultSettings)}
+    out: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        target, sep, raw = spec.partition("=")
+        service, dot, name = target.partition(".")
+        if not sep or not dot:
+            raise typer.BadParameter(f"{spec!r}: write SERVICE.SETTING=VALUE, e.g. apns.rate_503=0.05")
+        if service not in FAULT_SERVICES:
+            raise typer.BadParameter(f"{spec!r}: the service is one of {', '.join(FAULT_SERVICES)}")
+        if name not in known:
+            raise typer.BadParameter(f"{spec!r}: the setting is one of {', '.join(sorted(known))}")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(service, {})[name] = value
+    for service, changes in out.items():
+        try:
+            FaultSettings(**{k: v for k, v in changes.items() if k != "latency"})
+        except (TypeError, ValueError) as exc:
+            raise typer.BadParameter(f"{service}: {exc}") from None
+    return out
+
+
 def register(cli: typer.Typer) -> None:
     """Add the ``simulator`` command group to the root command."""
     group = typer.Typer(help="The device simulator: virtual phones and browsers behind FCM, APNs and Web Push.")
@@ -72,6 +103,11 @@ def register(cli: typer.Typer) -> None:
                                      help="Key for Herald's SDK API (herald sdk-key prints it).")
         ] = None,
         time_scale: Annotated[float, typer.Option(help="Make users react this many times faster.")] = 1.0,
+        fault: Annotated[
+            list[str] | None,
+            typer.Option(help="Switch a fault on at start, e.g. apns.rate_503=0.05 or webpush.rate_429=0.1 "
+                              "(repeatable; change them at run time with PUT /control/faults/SERVICE)."),
+        ] = None,
     ) -> None:
         """Run the simulator until Ctrl+C (with no sub-command)."""
         if ctx.invoked_subcommand is not None:
@@ -80,7 +116,7 @@ def register(cli: typer.Typer) -> None:
             raise typer.BadParameter("give --devices N or --population, not both")
         options = RuntimeOptions(
             devices=devices, seed=seed, mix=_parse_mix(mix), herald_url=herald, sdk_key=sdk_key,
-            time_scale=time_scale,
+            time_scale=time_scale, faults=parse_faults(fault or []),
         )
         state_dir = state or default_state_dir()
         try:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from core.clock import Clock, SystemClock
 from core.domain import Platform
@@ -55,6 +56,8 @@ class RuntimeOptions:
     control_port: int = 0
     #: Speeds up the users' reactions (2.0 = twice as fast), for demos.
     time_scale: float = 1.0
+    #: Faults switched on at start, per service: ``{"apns": {"rate_503": 0.05}}`` (see services/faults.py).
+    faults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class SimulatorRuntime:
         ports, control_port = _merge_ports(opts.ports, opts.control_port, _saved_ports(self.state_dir))
         self.services = SimulatorServices(fleet, self.state_dir, ports=ports, seed=opts.seed)
         profile = await self.services.start()
+        for service, changes in opts.faults.items():
+            self.services.faults.update(service, **changes)
         if opts.herald_url:
             if not opts.sdk_key:
                 raise ValueError("an SDK key is needed to report to Herald (--sdk-key or HERALD_SDK_KEY)")
