@@ -1,13 +1,13 @@
-"""The one road between the GUI thread and the engine: ``EngineHost``.
+"""The one road between the GUI thread and the engine: ``EngineHost`` for calls, ``EventBridge`` for events.
 
 One long-lived asyncio loop runs in one worker thread and owns every database connection and network
 client. The GUI hands it work with ``submit()``; the result (or the error) comes back on the GUI thread
 through a queued Qt signal, so widgets are only ever touched there. ``SyncEngineHost`` has the same
 interface and runs work at once, for tests that want no threads.
 
-Signals:
-    done(object, object): internal; carries a finished job's callback and its outcome to the GUI thread.
-    state_changed(str): ``"running"`` or ``"stopped"``.
+Core publishes typed events on its ``EventBus`` from the engine thread; ``EventBridge`` is the one adapter
+that turns them into Qt signals, delivered on the GUI thread (queued when published from another thread,
+direct when published on the GUI thread, as with ``SyncEngineHost``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ import concurrent.futures
 import inspect
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+from core.events import EventBus, Subscription
+from core.sending.progress import CampaignStateChanged, LaneResumed, LaneStopped, ProviderProgress, SendProblem
 
 T = TypeVar("T")
 Work = Callable[[], T] | Callable[[], Awaitable[T]]
@@ -27,8 +30,29 @@ OnDone = Callable[[T], None]
 OnError = Callable[[BaseException], None]
 
 
+class Host(Protocol):
+    """What views need from a host: ``submit`` (EngineHost and SyncEngineHost both qualify)."""
+
+    def submit(self, work: Any, on_done: Any = None, on_error: Any = None) -> concurrent.futures.Future[Any]: ...
+
+
+def readable(error: BaseException) -> str:
+    """An error as one sentence for people (Herald's errors already are; others get their type named)."""
+    from core.errors import HeraldError
+
+    if isinstance(error, HeraldError):
+        return str(error)
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, OSError | ValueError) else f"{type(error).__name__}: {text}"
+
+
 class EngineHost(QObject):
-    """Runs engine work on its own asyncio loop thread and delivers outcomes on the GUI thread."""
+    """Runs engine work on its own asyncio loop thread and delivers outcomes on the GUI thread.
+
+    Signals:
+        done(object, object): internal; carries a finished job's callback and its outcome to the GUI thread.
+        state_changed(str): ``"running"`` or ``"stopped"``.
+    """
 
     done = Signal(object, object)
     state_changed = Signal(str)
@@ -50,6 +74,8 @@ class EngineHost(QObject):
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
         self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        # asyncio.to_thread() workers (blocking starts and stops) must not outlive the host.
+        self._loop.run_until_complete(self._loop.shutdown_default_executor())
         self._loop.close()
 
     def submit(
@@ -94,7 +120,11 @@ class EngineHost(QObject):
 
 
 class SyncEngineHost(QObject):
-    """Same interface as EngineHost, but runs work immediately on the calling thread (tests)."""
+    """Same interface as EngineHost, but runs work immediately on the calling thread (tests).
+
+    Signals:
+        state_changed(str): never emitted; there for interface parity.
+    """
 
     state_changed = Signal(str)
 
@@ -123,3 +153,51 @@ class SyncEngineHost(QObject):
 
 async def _awaited(awaitable: Awaitable[T]) -> T:
     return await awaitable
+
+
+class EventBridge(QObject):
+    """Core events from an ``EventBus`` as Qt signals on the GUI thread; ``close()`` unsubscribes.
+
+    The bus calls ``_forward`` on the publishing thread; emitting a signal of this GUI-thread object from
+    there queues the delivery, so connected slots always run on the GUI thread and never block the sender.
+
+    Signals:
+        progress(object): a ``ProviderProgress`` (once a second per busy provider lane).
+        campaign_state(object): a ``CampaignStateChanged``.
+        lane_stopped(object): a ``LaneStopped`` (credentials refused) or ``LaneResumed``.
+        problem(object): a ``SendProblem`` for the operator.
+    """
+
+    progress = Signal(object)
+    campaign_state = Signal(object)
+    lane_stopped = Signal(object)
+    problem = Signal(object)
+
+    def __init__(self, bus: EventBus | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._subscription: Subscription | None = None
+        if bus is not None:
+            self.attach(bus)
+
+    def attach(self, bus: EventBus) -> None:
+        """Start forwarding ``bus``'s sending events (any earlier bus is detached)."""
+        self.close()
+        self._subscription = bus.subscribe(
+            self._forward, ProviderProgress, CampaignStateChanged, LaneStopped, LaneResumed, SendProblem
+        )
+
+    def _forward(self, event: object) -> None:
+        if isinstance(event, ProviderProgress):
+            self.progress.emit(event)
+        elif isinstance(event, CampaignStateChanged):
+            self.campaign_state.emit(event)
+        elif isinstance(event, LaneStopped | LaneResumed):
+            self.lane_stopped.emit(event)
+        elif isinstance(event, SendProblem):
+            self.problem.emit(event)
+
+    def close(self) -> None:
+        """Stop forwarding."""
+        if self._subscription is not None:
+            self._subscription.cancel()
+            self._subscription = None

@@ -5,7 +5,9 @@ It remembers its size and the last page (QSettings) and collapses the rail on na
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings
+from collections.abc import Mapping
+
+from PySide6.QtCore import QByteArray, QSettings, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QStackedWidget, QWidget
 
@@ -47,9 +49,18 @@ NARROW_WIDTH = 1100
 
 
 class MainWindow(QMainWindow):
-    """Herald's one window."""
+    """Herald's one window.
 
-    def __init__(self, theme: Theme, overview: Page, settings: QSettings | None = None) -> None:
+    ``pages`` replaces the "on its way" placeholder of the screens that exist (keys of ``PAGES``).
+
+    Signals:
+        new_campaign_requested(): Ctrl+N anywhere in the window.
+    """
+
+    new_campaign_requested = Signal()
+
+    def __init__(self, theme: Theme, overview: Page, settings: QSettings | None = None,
+                 pages: Mapping[str, QWidget] | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Herald")
         self.setMinimumSize(900, 600)
@@ -59,6 +70,10 @@ class MainWindow(QMainWindow):
         self.pages: dict[str, QWidget] = {"overview": overview}
         self.stack.addWidget(overview)
         for key, label in PAGES[1:]:
+            if pages and key in pages:
+                self.pages[key] = pages[key]
+                self.stack.addWidget(pages[key])
+                continue
             title, text = COMING[key]
             page = Page(label, "Not available in this version yet")
             page.body.addWidget(EmptyState(key, title, text, theme.text_muted), 1)
@@ -75,9 +90,17 @@ class MainWindow(QMainWindow):
         self.engine_status = QLabel("Engine: starting")
         self.workspace_status = QLabel("Workspace: opening…")
         self.simulator_status = QLabel("Simulator: not running")
+        self.profile_status = QLabel("Profile: none")
+        self.profile_badge = QLabel("", objectName="SimBadge")
+        self.profile_badge.hide()
+        self.rate_status = QLabel("Idle")
+        self.rate_status.setToolTip("Messages sent per second, all providers")
         for label in (self.engine_status, self.workspace_status):
             self.statusBar().addWidget(label)
-        self.statusBar().addPermanentWidget(self.simulator_status)
+        for label in (self.simulator_status, self.profile_status, self.profile_badge, self.rate_status):
+            self.statusBar().addPermanentWidget(label)
+        new_campaign = QShortcut(QKeySequence("Ctrl+N"), self)
+        new_campaign.activated.connect(self.new_campaign_requested.emit)
         for index, (key, _label) in enumerate(PAGES, start=1):
             shortcut = QShortcut(QKeySequence(f"Ctrl+{index}"), self)
             shortcut.activated.connect(lambda k=key: self.rail.select(k))
@@ -86,6 +109,17 @@ class MainWindow(QMainWindow):
     def show_page(self, key: str) -> None:
         """Bring page ``key`` to the front."""
         self.stack.setCurrentWidget(self.pages[key])
+
+    def set_profile(self, name: str | None, simulator: bool) -> None:
+        """Show the active provider profile; the simulator one is marked, a production one warns."""
+        self.profile_status.setText(f"Profile: {name}" if name else "Profile: none — choose one in Settings")
+        self.profile_badge.setVisible(name is not None)
+        self.profile_badge.setObjectName("SimBadge" if simulator else "ProdBadge")
+        self.profile_badge.setText("SIMULATOR" if simulator else "PRODUCTION · REAL DEVICES")
+        self.profile_badge.setToolTip("Campaigns reach only the simulator's virtual devices" if simulator
+                                      else "Campaigns reach real phones and browsers")
+        self.profile_badge.style().unpolish(self.profile_badge)
+        self.profile_badge.style().polish(self.profile_badge)
 
     def current_page(self) -> str:
         """The key of the page in front."""

@@ -26,7 +26,9 @@ class Theme:
     text_muted: str
     accent: str
     accent_text: str
+    sent: str = "#8b5cf6"
     delivered: str = "#2e9d5b"
+    displayed: str = "#14a3a3"
     clicked: str = "#2f6fdf"
     retrying: str = "#d99a1e"
     failed: str = "#d64545"
@@ -95,6 +97,32 @@ def stylesheet(t: Theme) -> str:
     QPushButton#Primary {{ background: {t.accent}; color: {t.accent_text}; border: none; border-radius: 8px;
                            padding: 8px 16px; font-weight: 600; }}
     QPushButton#Primary:disabled {{ background: {t.border}; color: {t.text_muted}; }}
+    QLabel#CardValueLarge {{ font-size: 34px; font-weight: 600; }}
+    QLabel#Inline {{ color: {t.failed}; }}
+    QLabel#InlineOk {{ color: {t.delivered}; }}
+    QLabel#Badge {{ background: {t.accent}; color: {t.accent_text}; border-radius: 6px; padding: 1px 8px;
+                    font-size: 11px; font-weight: 600; }}
+    QLabel#SimBadge {{ background: {t.delivered}; color: #ffffff; border-radius: 6px; padding: 1px 8px;
+                       font-size: 11px; font-weight: 600; }}
+    QLabel#ProdBadge {{ background: {t.failed}; color: #ffffff; border-radius: 6px; padding: 1px 8px;
+                        font-size: 11px; font-weight: 600; }}
+    QLabel#SectionTitle {{ font-size: 15px; font-weight: 600; }}
+    QLabel#Muted {{ color: {t.text_muted}; }}
+    QLineEdit, QComboBox, QSpinBox, QPlainTextEdit {{ border: 1px solid {t.border}; border-radius: 6px;
+                                                      padding: 5px 8px; background: {t.surface}; }}
+    QLineEdit:focus, QPlainTextEdit:focus {{ border-color: {t.accent}; }}
+    QPushButton {{ border: 1px solid {t.border}; border-radius: 6px; padding: 6px 12px; background: {t.surface}; }}
+    QPushButton:hover {{ background: {t.surface_alt}; }}
+    QPushButton:disabled {{ color: {t.text_muted}; background: {t.window}; }}
+    QPushButton#Danger {{ color: {t.failed}; }}
+    QTableView {{ background: {t.surface}; border: 1px solid {t.border}; border-radius: 8px;
+                  gridline-color: transparent; selection-background-color: {t.accent};
+                  selection-color: {t.accent_text}; }}
+    QTableView::item {{ padding: 0 8px; }}
+    QHeaderView::section {{ background: {t.surface}; color: {t.text_muted}; border: none;
+                            border-bottom: 1px solid {t.border}; padding: 8px; font-weight: 600; }}
+    QProgressBar {{ border: none; border-radius: 4px; background: {t.surface_alt}; height: 8px; }}
+    QProgressBar::chunk {{ border-radius: 4px; background: {t.accent}; }}
     QStatusBar {{ background: {t.surface}; border-top: 1px solid {t.border}; color: {t.text_muted}; }}
     QStatusBar QLabel {{ padding: 0 8px; color: {t.text_muted}; }}
     """

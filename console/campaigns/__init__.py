@@ -1,0 +1,1 @@
+"""Campaigns: the list, the send flow and the live dashboard."""

@@ -1,0 +1,1 @@
+"""Settings: provider profiles, the workspace database and the SDK key."""
