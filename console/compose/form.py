@@ -236,7 +236,7 @@ class ComposeForm(QWidget):
         """Add a language with its texts (up to ``MAX_LOCALES``)."""
         if len(self._locale_rows) >= MAX_LOCALES:
             return
-        row = _LocaleRow(self.changed.emit, self._remove_locale_row)
+        row = _LocaleRow(lambda *_: self.changed.emit(), self._remove_locale_row)
         row.locale.setText(locale)
         row.title.setText(title)
         row.body.setText(body)
@@ -276,14 +276,18 @@ class ComposeForm(QWidget):
 
     def _buttons(self, errors: list[ValidationError]) -> tuple[Button, ...]:
         buttons = []
+        self._button_rows: list[int] = []
         for i, (label_edit, link_edit) in enumerate(zip(self.button_labels, self.button_links, strict=True)):
             label, link = label_edit.text().strip(), link_edit.text().strip()
             if not label and not link:
                 continue
             if not label:
-                errors.append(ValidationError("a button needs a label", f"buttons.{i}.label"))
+                problem = ValidationError("a button needs a label", f"buttons.{i}.label")
+                problem.ui_field = f"buttons.{i}.label"  # type: ignore[attr-defined]
+                errors.append(problem)
                 continue
             buttons.append(Button(f"b{i + 1}", label, link or None))
+            self._button_rows.append(i)
         return tuple(buttons)
 
     def _locale_texts(self, errors: list[ValidationError]) -> dict[str, LocalizedText]:
@@ -374,7 +378,7 @@ class ComposeForm(QWidget):
         by_field: dict[str, str] = {}
         general: list[str] = []
         for error in errors:
-            key = self._field_key(error.field)
+            key = getattr(error, "ui_field", None) or self._field_key(error.field)
             if key is None:
                 general.append(str(error))
             else:
@@ -394,6 +398,11 @@ class ComposeForm(QWidget):
     def _field_key(self, field: str | None) -> str | None:
         if field is None:
             return None
+        if field.startswith("buttons.") and field.count(".") == 2:
+            _, index, part = field.split(".")
+            rows = getattr(self, "_button_rows", [])
+            if index.isdigit() and int(index) < len(rows):
+                return f"buttons.{rows[int(index)]}.{part}"
         if field in self.errors:
             return field
         if field.startswith("locales"):
@@ -414,7 +423,7 @@ def _readable(message: str, field: str | None) -> str:
     """Drop the ``field:`` prefix core puts on messages; the error sits under that field already."""
     if field and message.startswith(f"{field}: "):
         message = message[len(field) + 2:]
-    return message[:1].upper() + message[1:]
+    return message
 
 
 __all__ = ["ComposeForm", "ContentErrors"]

@@ -3,8 +3,9 @@
 ``platform_previews(content)`` answers, for Android, iOS and web: the notification as that platform draws
 it (``core.domain.display``: truncation, dropped fields, buttons) and the exact size of the payload Herald
 would send (``core.composer.payloads.build_request`` against a realistic device address) next to the
-platform's limit. When ``core.composer.preview`` exists it is the source of the drawn notification; the
-payload is always measured by the real builder, so the meters and the sender never disagree.
+platform's limit. The drawn notification comes from ``core.composer.preview.shown_on`` (the rules the
+simulator's tray uses too); unlike ``core.composer.preview.preview`` this also measures a payload that is
+over its limit, so the meter can say by how much.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from core.composer.payloads import (
     build_request,
     json_bytes,
 )
+from core.composer.preview import shown_on
 from core.domain import Platform, Provider
-from core.domain.display import DisplayedNotification, ShownButton, displayed
+from core.domain.display import DisplayedNotification
 from core.errors import PayloadTooLarge, ValidationError
 from core.providers.base import ApnsRequest, FcmRequest, PushRequest
 
@@ -86,39 +88,6 @@ def payload_size(request: PushRequest) -> int:
     if isinstance(request, ApnsRequest):
         return len(request.payload)
     return len(request.payload)
-
-
-def _shown_from_content(platform: Platform, content: PushContent) -> DisplayedNotification:
-    return displayed(
-        platform, title=content.title, subtitle=content.subtitle, body=content.body, image=content.image,
-        icon=content.icon, buttons=tuple(ShownButton(b.id, b.label, b.link) for b in content.buttons),
-        deep_link=content.deep_link, badge=content.badge, sound=content.sound,
-    )
-
-
-def _core_preview() -> object | None:
-    """``core.composer.preview`` when the composer provides it (looked up on each call: it may arrive late)."""
-    try:
-        from core.composer import preview  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    return preview
-
-
-def shown_on(platform: Platform, content: PushContent) -> DisplayedNotification | None:
-    """How ``platform`` draws ``content`` (None for a silent push)."""
-    if content.silent:
-        return None
-    module = _core_preview()
-    render = getattr(module, "displayed_for", None)
-    if callable(render):
-        try:
-            found = render(content, platform)
-        except (TypeError, ValueError):
-            found = None
-        if isinstance(found, DisplayedNotification):
-            return found
-    return _shown_from_content(platform, content)
 
 
 def platform_previews(content: PushContent, now_epoch: int | None = None) -> dict[Platform, PlatformPreview]:
