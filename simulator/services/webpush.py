@@ -25,7 +25,7 @@ from simulator.inbound import AcceptanceStatus, PushSink
 from simulator.services.asgi import AsgiApp, Request, Response, json_response, service_app
 from simulator.services.clock import WallClock, system_wall_clock, utc_from_epoch
 from simulator.services.faults import FaultDecision, FaultInjector, FaultKind
-from simulator.services.vapid import VapidFailure, VapidVerifier, parse_vapid
+from simulator.services.vapid import VapidCredential, VapidFailure, VapidVerifier, parse_vapid
 from simulator.services.webpush_message import (
     DecryptionFailed,
     SubscriptionKeyCache,
@@ -37,6 +37,7 @@ MAX_BODY_BYTES = 4096
 DEVICE_RETRY_AFTER_S = 60
 _PUSH_PATH = re.compile(r"^/push/([A-Za-z0-9_\-.~]+)$")
 _TOPIC = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
+_CREDENTIAL_CACHE_LIMIT = 1024
 URGENCIES = frozenset({"very-low", "low", "normal", "high"})
 
 
@@ -58,6 +59,8 @@ class WebPushService:
         self._keys = SubscriptionKeyCache()
         self._id_prefix = secrets.token_hex(6)
         self._id_counter = itertools.count(1)
+        #: Parsed VAPID headers by their exact text: senders reuse one header per origin.
+        self._credentials: dict[tuple[str | None, str | None], VapidCredential | VapidFailure] = {}
 
     def asgi(self) -> AsgiApp:
         """This service as an ASGI application."""
@@ -74,7 +77,7 @@ class WebPushService:
         keys = self._sink.webpush_keys(subscription_id)
         if keys is None:
             return webpush_error(404, "Not Found", "Subscription not found.")
-        credential = parse_vapid(request.headers.get("authorization"), request.headers.get("crypto-key"))
+        credential = self._credential(request.headers.get("authorization"), request.headers.get("crypto-key"))
         failure = (
             credential if isinstance(credential, VapidFailure)
             else self._vapid.check(credential, keys.application_server_key, request.origin)
@@ -111,6 +114,17 @@ class WebPushService:
                 (("retry-after", str(DEVICE_RETRY_AFTER_S)),),
             )
         return webpush_error(404, "Not Found", "Subscription not found.")
+
+
+    def _credential(self, authorization: str | None, crypto_key: str | None) -> VapidCredential | VapidFailure:
+        key = (authorization, crypto_key)
+        found = self._credentials.get(key)
+        if found is None:
+            found = parse_vapid(authorization, crypto_key)
+            if len(self._credentials) >= _CREDENTIAL_CACHE_LIMIT:
+                self._credentials.clear()
+            self._credentials[key] = found
+        return found
 
 
 def _check_headers(request: Request) -> Response | None:

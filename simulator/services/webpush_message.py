@@ -1,7 +1,9 @@
 """Web Push payloads: RFC 8291 ``aes128gcm`` decryption and Herald's service-worker JSON.
 
-``decrypt_aes128gcm`` opens a message with the subscription's private key and auth secret (via ``http_ece``,
-the library pywebpush encrypts with). ``to_inbound_push`` reads the plaintext the way Herald's service worker
+``decrypt_aes128gcm`` opens a message with the subscription's private key and auth secret: RFC 8291 key
+derivation (ECDH, then HMAC-SHA-256 HKDF steps) and RFC 8188 records, written on ``cryptography``'s ECDH and
+one-shot AES-GCM and ``hmac.digest`` (about half the cost of ``http_ece``, whose output it matches; the
+tests decrypt what pywebpush encrypts). ``to_inbound_push`` reads the plaintext the way Herald's service worker
 does (see ``core.domain.push_contract``): ``title``, ``body``, ``icon``, ``image``, ``actions`` → buttons,
 ``tag`` → tray key, ``data.url`` → deep link, ``data.links`` (action → URL) → button links, a numeric
 ``badge``; a message of type ``recall``, or one without a title and body,
@@ -10,19 +12,26 @@ is handed to the app code silently (``PushKind.DATA``).
 
 from __future__ import annotations
 
+import hmac
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
-import http_ece
 import orjson
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core.domain import Provider
 from core.domain.push_contract import HERALD_KEY, TYPE_RECALL
 from simulator.inbound import Button, InboundPush, PushKind, RenderedNotification, WebPushKeys
 
 _KEY_CACHE_LIMIT = 4096
+_TAG_BYTES = 16
+_SENDER_KEY_BYTES = 65
+_KEY_INFO = b"WebPush: info\x00"
+_CEK_INFO = b"Content-Encoding: aes128gcm\x00\x01"
+_NONCE_INFO = b"Content-Encoding: nonce\x00\x01"
 
 
 class DecryptionFailed(ValueError):
@@ -51,13 +60,36 @@ class SubscriptionKeyCache:
 
 def decrypt_aes128gcm(body: bytes, keys: WebPushKeys, private_key: ec.EllipticCurvePrivateKey) -> bytes:
     """The plaintext of one message; raises DecryptionFailed."""
+    if len(body) < 21:
+        raise DecryptionFailed("truncated aes128gcm header")
+    salt, rs, id_length = body[:16], int.from_bytes(body[16:20], "big"), body[20]
+    sender_key = body[21 : 21 + id_length]
+    if id_length != _SENDER_KEY_BYTES or len(sender_key) != id_length or rs <= _TAG_BYTES + 1:
+        raise DecryptionFailed("the aes128gcm header does not carry a P-256 sender key and a record size")
     try:
-        plaintext: bytes = http_ece.decrypt(
-            body, private_key=private_key, auth_secret=keys.auth_secret, version="aes128gcm"
-        )
-    except Exception as exc:
-        raise DecryptionFailed(str(exc) or type(exc).__name__) from exc
-    return plaintext
+        sender = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), sender_key)
+        secret = private_key.exchange(ec.ECDH(), sender)
+    except ValueError as exc:
+        raise DecryptionFailed("the sender key is not a P-256 point") from exc
+    prk_key = hmac.digest(keys.auth_secret, secret, "sha256")
+    ikm = hmac.digest(prk_key, _KEY_INFO + keys.public_key + sender_key + b"\x01", "sha256")
+    prk = hmac.digest(salt, ikm, "sha256")
+    aead = AESGCM(hmac.digest(prk, _CEK_INFO, "sha256")[:16])
+    nonce = int.from_bytes(hmac.digest(prk, _NONCE_INFO, "sha256")[:12], "big")
+    content = body[21 + id_length :]
+    records = [content[i : i + rs] for i in range(0, len(content), rs)] or [b""]
+    out = []
+    for counter, record in enumerate(records):
+        try:
+            padded = aead.decrypt((nonce ^ counter).to_bytes(12, "big"), record, None)
+        except (InvalidTag, ValueError) as exc:
+            raise DecryptionFailed("the record does not decrypt with this subscription's keys") from exc
+        data = padded.rstrip(b"\x00")
+        last = counter == len(records) - 1
+        if not data or data[-1] != (2 if last else 1):
+            raise DecryptionFailed("bad record delimiter")
+        out.append(data[:-1])
+    return b"".join(out)
 
 
 def to_inbound_push(
