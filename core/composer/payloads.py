@@ -2,22 +2,46 @@
 
 Every request carries Herald's delivery id where the device's SDK looks for it (``push_contract``), and a
 replace key — the content's own, or ``herald-<campaign>`` — as FCM collapse key and Android tag, APNs
-collapse id and Web Push Topic/tag, so a resend after an ambiguous failure collapses on the device. Sizes
-are checked on the exact bytes that will be sent; an oversized payload raises ``PayloadTooLarge`` naming the
-platform, the delivery and the excess.
+collapse id and Web Push Topic/tag, so a resend after an ambiguous failure collapses on the device.
+
+==========  =====================================================================================
+platform    what the content becomes
+==========  =====================================================================================
+FCM         ``notification`` {title, body, image}; ``android`` {priority, ttl, collapse_key,
+            notification {tag, channel_id, click_action, sound, image, icon, notification_count}};
+            ``data``: the content's data, Herald's ids, ``herald_link``, ``herald_buttons`` (JSON),
+            ``herald_badge_increment``
+APNs        ``aps`` {alert {title, subtitle, body}, badge, sound (a critical alert's sound dict),
+            category, thread-id, interruption-level, mutable-content (an image or a badge increment
+            needs the service extension)}; ``image_url``, ``deep_link``, ``buttons``, ``herald``;
+            headers: push type ``alert``/``background``, priority 10/5, expiration, collapse id
+Web Push    JSON {title, body, icon, image, tag, renotify, requireInteraction, actions
+            [{action, title}], data {url, links, …}, herald}; TTL, Urgency, Topic headers
+==========  =====================================================================================
+
+A silent push is FCM data-only, an APNs background push, or a Web Push document with no title and body.
+
+Sizes are checked on the exact bytes that will be sent (FCM: the v1 message as JSON, token included):
+an oversized payload raises ``PayloadTooLarge`` naming the platform, the delivery (and the recipient when
+known) and the excess. With ``PushContent.trim_body`` the body is cut instead — between user-perceived
+characters, never inside an emoji or a multi-byte character — and ends with an ellipsis.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from core.composer.content import PushContent
 from core.domain import Platform, Provider
 from core.domain import push_contract as contract
+from core.domain.text import ELLIPSIS, cut_to_bytes, json_string_len
 from core.errors import PayloadTooLarge, ValidationError
 from core.providers.base import ApnsRequest, FcmRequest, PushRequest, WebPushRequest
 
@@ -27,11 +51,14 @@ APNS_MAX_BYTES = 4096
 WEBPUSH_MAX_PLAINTEXT = 3993
 #: Namespace for apns-id UUIDs derived from delivery ids.
 _APNS_ID_NAMESPACE = uuid.UUID("6f1d8a52-3b59-4c1e-9a8e-2f7f3f6f9a10")
+_APNS_NS_BYTES = _APNS_ID_NAMESPACE.bytes
+_PLATFORM_NAMES = {Provider.FCM: "fcm", Provider.APNS: "apns", Provider.WEBPUSH: "webpush"}
+_LIMITS = {Provider.FCM: FCM_MAX_BYTES, Provider.APNS: APNS_MAX_BYTES, Provider.WEBPUSH: WEBPUSH_MAX_PLAINTEXT}
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One device a delivery goes to."""
+    """One device a delivery goes to; ``recipient`` (e.g. ``user u-17``) only makes errors clearer."""
 
     delivery_id: int
     campaign_id: int
@@ -39,6 +66,7 @@ class Target:
     provider: Provider
     token: str
     subscription: Mapping[str, Any] | None = None
+    recipient: str | None = None
 
 
 def replace_key(content: PushContent, campaign_id: int) -> str:
@@ -47,41 +75,100 @@ def replace_key(content: PushContent, campaign_id: int) -> str:
 
 
 def apns_id(delivery_id: int) -> str:
-    """A stable apns-id per delivery (a retry carries the same one)."""
-    return str(uuid.uuid5(_APNS_ID_NAMESPACE, str(delivery_id)))
+    """A stable apns-id per delivery (a retry carries the same one): ``uuid5(namespace, str(delivery_id))``."""
+    digest = bytearray(hashlib.sha1(_APNS_NS_BYTES + str(delivery_id).encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_EMPTY_WHEN_FALSY = (str, list, dict)
 
 
 def _compact(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if v is not None and v != "" and v != [] and v != {}}
+    """``obj`` without None, empty strings, lists and dicts (0 and False stay: they mean something)."""
+    return {k: v for k, v in obj.items() if v is not None and (v or type(v) not in _EMPTY_WHEN_FALSY)}
 
 
-def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+def json_bytes(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, the encoding of every payload Herald sends."""
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError as exc:
+        raise ValidationError(f"the message cannot be encoded as JSON: {exc}", "content") from None
 
 
-def _check(size: int, limit: int, platform: str, target: Target) -> None:
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def _check(size: int, limit: int) -> None:
     if size > limit:
-        raise PayloadTooLarge(
-            f"the {platform} payload for delivery {target.delivery_id} is {size} bytes, {size - limit} over the "
-            f"{limit}-byte limit; shorten the body or drop fields",
-            limit=limit, size=size, field=platform,
-        )
+        raise _TooLarge(size)
 
 
 def build_request(content: PushContent, target: Target, now_epoch: int) -> PushRequest:
-    """The provider request that shows ``content`` on ``target``."""
-    if target.provider is Provider.FCM:
-        return _fcm(content, target)
-    if target.provider is Provider.APNS:
-        return _apns(content, target, now_epoch)
-    return _webpush(content, target)
+    """The provider request that shows ``content`` on ``target``; PayloadTooLarge when it cannot fit."""
+    build = _fcm if target.provider is Provider.FCM else _apns if target.provider is Provider.APNS else _webpush
+    limit = _limit(target.provider)
+    try:
+        return build(content, target, now_epoch)
+    except _TooLarge as first:
+        if content.trim_body and content.body and not content.silent:
+            return _trimmed(build, content, target, now_epoch, first.size - limit)
+        raise _too_large(target, first.size, limit) from None
 
 
-def _herald(target: Target, kind: str = contract.TYPE_MESSAGE) -> dict[str, Any]:
-    return {"delivery_id": target.delivery_id, "campaign_id": target.campaign_id, "type": kind}
+def payload_limit(provider: Provider) -> int:
+    """The byte limit ``build_request`` holds a provider's payload to."""
+    return _LIMITS[provider]
 
 
-def _fcm(content: PushContent, target: Target) -> FcmRequest:
+_limit = payload_limit
+
+
+def _too_large(target: Target, size: int, limit: int, trimmed: bool = False) -> PayloadTooLarge:
+    platform = _PLATFORM_NAMES[target.provider]
+    who = f" ({target.recipient})" if target.recipient else ""
+    hint = "even with the body trimmed to nothing; shorten the title or drop fields" if trimmed else \
+        "shorten the body, drop fields, or allow trimming the body"
+    return PayloadTooLarge(
+        f"the {platform} payload for delivery {target.delivery_id}{who} is {size:,} bytes, {size - limit:,} over "
+        f"the {limit:,}-byte limit; {hint}",
+        limit=limit, size=size, field=platform,
+    )
+
+
+def _trimmed(build: Any, content: PushContent, target: Target, now_epoch: int, excess: int) -> PushRequest:
+    """Cut the body by at least ``excess`` bytes (plus the ellipsis) and build again until it fits."""
+    body = content.body
+    budget = json_string_len(body) - excess - json_string_len(ELLIPSIS)
+    while True:
+        cut = cut_to_bytes(body, max(budget, 0), json_string_len).rstrip()
+        candidate = dataclasses.replace(content, body=cut + ELLIPSIS, trim_body=False)
+        try:
+            request: PushRequest = build(candidate, target, now_epoch)
+            return request
+        except _TooLarge as again:
+            if not cut:
+                raise _too_large(target, again.size, _limit(target.provider), trimmed=True) from None
+            budget = json_string_len(cut) - (again.size - _limit(target.provider))
+
+
+def _herald(target: Target, content: PushContent, kind: str = contract.TYPE_MESSAGE) -> dict[str, Any]:
+    herald: dict[str, Any] = {"delivery_id": target.delivery_id, "campaign_id": target.campaign_id, "type": kind}
+    if content.badge_increment is not None:
+        herald[contract.BADGE_INCREMENT] = content.badge_increment
+    return herald
+
+
+def _buttons(content: PushContent) -> list[dict[str, Any]]:
+    return [{"id": b.id, "label": b.label, "link": b.link} for b in content.buttons]
+
+
+def _fcm(content: PushContent, target: Target, now_epoch: int) -> FcmRequest:
     key = replace_key(content, target.campaign_id)
     data = {
         **content.data,
@@ -90,10 +177,11 @@ def _fcm(content: PushContent, target: Target) -> FcmRequest:
         contract.FCM_TYPE: contract.TYPE_MESSAGE,
     }
     if content.deep_link:
-        data["herald_link"] = content.deep_link
+        data[contract.FCM_LINK] = content.deep_link
     if content.buttons:
-        data["herald_buttons"] = _json_bytes([{"id": b.id, "label": b.label, "link": b.link}
-                                              for b in content.buttons]).decode()
+        data[contract.FCM_BUTTONS] = json_bytes(_buttons(content)).decode()
+    if content.badge_increment is not None:
+        data[contract.FCM_BADGE_INCREMENT] = str(content.badge_increment)
     android: dict[str, Any] = {"priority": "high" if content.priority == "high" else "normal",
                                "ttl": f"{content.ttl_seconds}s", "collapse_key": key}
     message: dict[str, Any] = {"data": data, "android": android}
@@ -104,55 +192,62 @@ def _fcm(content: PushContent, target: Target) -> FcmRequest:
             "image": content.image, "icon": content.icon,
             "notification_count": content.badge,
         })
-    size = len(_json_bytes({"message": {**message, "token": target.token}}))
-    _check(size, FCM_MAX_BYTES, "fcm", target)
+    _check(len(json_bytes({"message": {**message, "token": target.token}})), FCM_MAX_BYTES)
     return FcmRequest(target.token, message, target.delivery_id)
 
 
 def _apns(content: PushContent, target: Target, now_epoch: int) -> ApnsRequest:
     key = replace_key(content, target.campaign_id)
-    payload: dict[str, Any] = {contract.HERALD_KEY: _herald(target)}
+    payload: dict[str, Any] = {}
     if content.silent:
         payload["aps"] = {"content-available": 1}
         push_type, priority = "background", 5
     else:
         alert = _compact({"title": content.title, "subtitle": content.subtitle, "body": content.body})
+        sound: Any = content.sound
+        if sound and content.interruption_level == "critical":
+            sound = {"critical": 1, "name": sound, "volume": 1.0}
+        extension = content.image is not None or content.badge_increment is not None
         payload["aps"] = _compact({
-            "alert": alert, "badge": content.badge, "sound": content.sound, "category": content.category,
-            "mutable-content": 1 if content.image else None, "thread-id": f"campaign-{target.campaign_id}",
+            "alert": alert, "badge": content.badge, "sound": sound, "category": content.category,
+            "thread-id": content.thread_id or f"campaign-{target.campaign_id}",
+            "interruption-level": content.interruption_level,
+            "mutable-content": 1 if extension else None,
         })
         push_type, priority = "alert", 10 if content.priority == "high" else 5
+    payload[contract.HERALD_KEY] = _herald(target, content)
     if content.image:
         payload["image_url"] = content.image
     if content.deep_link:
         payload["deep_link"] = content.deep_link
     if content.buttons:
-        payload["buttons"] = [{"id": b.id, "label": b.label, "link": b.link} for b in content.buttons]
+        payload["buttons"] = _buttons(content)
     payload.update({k: v for k, v in content.data.items() if k not in payload})
-    body = _json_bytes(payload)
-    _check(len(body), APNS_MAX_BYTES, "apns", target)
+    body = json_bytes(payload)
+    _check(len(body), APNS_MAX_BYTES)
     expiration = now_epoch + content.ttl_seconds if content.ttl_seconds else 0
     return ApnsRequest(target.token, body, push_type, priority, expiration, key, apns_id(target.delivery_id),
                        target.delivery_id)
 
 
-def _webpush(content: PushContent, target: Target) -> WebPushRequest:
+def _webpush(content: PushContent, target: Target, now_epoch: int) -> WebPushRequest:
     if target.subscription is None:
         raise ValidationError(f"delivery {target.delivery_id}: a Web Push device has no subscription", "subscription")
     key = replace_key(content, target.campaign_id)
-    document: dict[str, Any] = {contract.HERALD_KEY: _herald(target)}
+    document: dict[str, Any] = {}
     if not content.silent:
         document.update(_compact({
             "title": content.title, "body": content.body, "icon": content.icon, "image": content.image,
-            "tag": key, "renotify": True, "badge": content.badge,
+            "tag": key, "renotify": content.renotify, "requireInteraction": content.require_interaction or None,
             "actions": [{"action": b.id, "title": b.label} for b in content.buttons],
         }))
     data = _compact({"url": content.deep_link, **content.data,
                      "links": {b.id: b.link for b in content.buttons if b.link} or None})
     if data:
         document["data"] = data
-    body = _json_bytes(document)
-    _check(len(body), WEBPUSH_MAX_PLAINTEXT, "webpush", target)
+    document[contract.HERALD_KEY] = _herald(target, content)
+    body = json_bytes(document)
+    _check(len(body), WEBPUSH_MAX_PLAINTEXT)
     return WebPushRequest(target.subscription, body, content.ttl_seconds,
                           "high" if content.priority == "high" else "normal", key[:32], target.delivery_id)
 
@@ -172,9 +267,9 @@ def build_recall(target: Target, keys: Sequence[str], delivery_ids: Sequence[int
               "campaign_id": target.campaign_id, "delivery_ids": list(delivery_ids)}
     if target.provider is Provider.APNS:
         document = {"aps": {"content-available": 1}, contract.HERALD_KEY: {**recall, "collapse_ids": list(keys)}}
-        body = _json_bytes(document)
+        body = json_bytes(document)
         return ApnsRequest(target.token, body, "background", 5, 0, None, apns_id(target.delivery_id),
                            target.delivery_id)
     assert target.subscription is not None
-    body = _json_bytes({contract.HERALD_KEY: {**recall, "tags": list(keys)}})
+    body = json_bytes({contract.HERALD_KEY: {**recall, "tags": list(keys)}})
     return WebPushRequest(target.subscription, body, ttl_seconds, "high", None, target.delivery_id)

@@ -8,10 +8,18 @@ Campaign messages carry the delivery they belong to, so that the device can repo
 
 * **FCM**: ``message.data`` (string values) holds ``herald_delivery_id``, ``herald_campaign_id`` and
   ``herald_type``; the notification itself is ``message.android.notification`` / ``message.notification``.
+  The click action is also in ``herald_link``, the buttons (which an FCM notification cannot carry) in
+  ``herald_buttons`` as JSON ``[{"id", "label", "link"}]``, for the SDK to build, and a badge increment in
+  ``herald_badge_increment``.
 * **APNs**: the JSON payload has a top-level ``"herald"`` object with ``delivery_id``, ``campaign_id`` and
-  ``type`` next to ``"aps"``.
+  ``type`` next to ``"aps"``; ``image_url``, ``deep_link`` and ``buttons`` (``[{"id", "label", "link"}]``)
+  sit at the top level for the notification service extension.
 * **Web Push**: the decrypted body is JSON: ``title``, ``body``, ``icon``, ``image``, ``actions``, ``tag``,
-  ``renotify``, ``requireInteraction``, ``data`` (``url`` …) and the same ``"herald"`` object.
+  ``renotify``, ``requireInteraction``, ``data`` (``url``, ``links``: action → URL, …) and the same
+  ``"herald"`` object.
+
+A badge *increment* (the sender cannot know the count on the device) is ``"badge_increment": n`` in the
+``"herald"`` object (APNs, Web Push) or ``herald_badge_increment`` (FCM); the SDK adds it to the badge.
 
 A **recall** is a message whose type is ``recall``; it names what to remove:
 
@@ -39,6 +47,11 @@ FCM_CAMPAIGN_ID: Final = "herald_campaign_id"
 FCM_TYPE: Final = "herald_type"
 FCM_RECALL_TAGS: Final = "herald_recall_tags"
 FCM_RECALL_IDS: Final = "herald_recall_ids"
+FCM_LINK: Final = "herald_link"
+FCM_BUTTONS: Final = "herald_buttons"
+FCM_BADGE_INCREMENT: Final = "herald_badge_increment"
+#: Key of the badge increment in Herald's object (APNs, Web Push).
+BADGE_INCREMENT: Final = "badge_increment"
 
 #: Key of Herald's object in APNs and Web Push JSON payloads.
 HERALD_KEY: Final = "herald"
