@@ -18,6 +18,7 @@ import typer
 
 from core.cli_support import DbOption, err, fail, out, progress_bar
 from core.clock import SystemClock
+from core.composer.personalise import Personaliser
 from core.config import resolve_db_url, simulator_state_dir
 from core.domain import CampaignState
 from core.errors import HeraldError
@@ -80,7 +81,7 @@ async def _send(db: Database, settings: ProviderSettings, campaign_id: int, fast
     clock = SystemClock()
     bus = EventBus()
     providers = build_providers(settings, clock)
-    engine = SendEngine(db, providers, clock, bus)
+    engine = SendEngine(db, providers, clock, bus, personalise=Personaliser(db))
     stop = asyncio.Event()
     final: list[CampaignState] = []
     loop = asyncio.get_running_loop()

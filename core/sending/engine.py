@@ -156,6 +156,7 @@ class SendEngine:
         if variants is None:
             variants = _assign_variants(campaign_id, device_ids, variant_shares)
             device_ids = [d for d in device_ids if d in variants]
+        self._renderer.check_audience(campaign_id, runtime.contents, device_ids, variants)
         now = self._clock.now()
         values = DriverValues(self._db.backend)
         with self._db.transaction() as s:

@@ -217,6 +217,7 @@ class ProviderLane:
         now = self._clock.now()
         ready: list[tuple[ClaimedDelivery, PushRequest]] = []
         settled: list[DeliveryOutcome] = []
+        self._renderer.prepare(campaign.contents.values(), rows)
         for d in rows:
             wait = self._scope_wait(d)
             if wait > 0:

@@ -13,9 +13,9 @@ expected (content that happens to contain its digits, an unusual token) it falls
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from core.clock import Clock
 from core.composer.content import PushContent
@@ -42,10 +42,31 @@ Personaliser = Callable[[PushContent, ClaimedDelivery], PushContent]
 
 
 def is_personalised(content: PushContent) -> bool:
-    """True when any text of ``content`` is a Liquid template that must be rendered per recipient."""
+    """True when ``content`` differs per recipient: a Liquid template in any text, or per-locale texts."""
+    if content.locales:
+        return True
     texts = [content.title, content.body, content.subtitle, content.deep_link or "", content.image or "",
-             *content.data.values(), *(b.label for b in content.buttons)]
+             content.icon or "", *content.data.values(), *(b.label for b in content.buttons),
+             *(b.link or "" for b in content.buttons)]
     return any(marker in text for text in texts for marker in _TEMPLATE_MARKERS)
+
+
+@runtime_checkable
+class BatchPersonaliser(Protocol):
+    """A personaliser that loads what it needs for a whole claimed batch at once (``core.composer``'s does)."""
+
+    def __call__(self, content: PushContent, d: ClaimedDelivery, /) -> PushContent: ...
+
+    def prepare(self, deliveries: Sequence[ClaimedDelivery], /) -> None: ...
+
+
+@runtime_checkable
+class AudienceChecker(Protocol):
+    """A personaliser that can render a whole audience before anything is queued (strict mode's check)."""
+
+    def check_audience(self, contents: Mapping[int | None, PushContent], device_ids: Sequence[int],
+                       variants: Mapping[int, int | None] | None = None, *, campaign_id: int = 0,
+                       now_epoch: int = 0) -> int: ...
 
 
 def target_of(d: ClaimedDelivery) -> Target:
@@ -71,6 +92,18 @@ class RequestRenderer:
         self._cache: dict[tuple[Any, ...], tuple[PushContent, _Prototype | None]] = {}
         self.fast_hits = 0
         self.slow_builds = 0
+
+    def prepare(self, contents: Iterable[PushContent], rows: Sequence[ClaimedDelivery]) -> None:
+        """Before rendering a claimed batch: let a batch personaliser load its recipients in bulk."""
+        if isinstance(self._personalise, BatchPersonaliser) and any(is_personalised(c) for c in contents):
+            self._personalise.prepare(rows)
+
+    def check_audience(self, campaign_id: int, contents: Mapping[int | None, PushContent], device_ids: Sequence[int],
+                       variants: Mapping[int, int | None]) -> None:
+        """Before a personalised campaign is queued: every recipient's message renders and fits, or it raises."""
+        if isinstance(self._personalise, AudienceChecker) and any(is_personalised(c) for c in contents.values()):
+            self._personalise.check_audience(contents, device_ids, variants, campaign_id=campaign_id,
+                                             now_epoch=int(self._clock.now().timestamp()))
 
     def forget(self, campaign_id: int) -> None:
         """Drop the prototypes of one campaign (its content changed or it ended)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import SystemClock
+from core.composer.personalise import Personaliser
 from core.config import simulator_state_dir
 from core.errors import HeraldError
 from core.events import EventBus
@@ -47,7 +48,7 @@ async def _run(db: Database, profile: ProviderProfile, stop: asyncio.Event) -> N
     clock = SystemClock()
     with provider_settings(profile) as settings:
         providers = build_providers(settings, clock)
-        engine = SendEngine(db, providers, clock, EventBus())
+        engine = SendEngine(db, providers, clock, EventBus(), personalise=Personaliser(db))
         try:
             resumed = await engine.resume_unfinished()
             if resumed:
