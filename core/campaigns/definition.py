@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from core.composer.content import PushContent
+from core.composer.library import validate_for_saving
+from core.composer.links import LinkPolicy
 from core.errors import ConfigurationError, ValidationError
 
 
@@ -92,7 +94,7 @@ def parse_definition(data: Mapping[str, Any], base: Path | None = None) -> Campa
     if not isinstance(content_raw, Mapping):
         raise ValidationError("a [content] table with at least a title or body is required", "content")
     try:
-        content = PushContent.from_dict(content_raw)
+        content = validate_for_saving(PushContent.from_dict(content_raw), LinkPolicy.from_env())
     except ValidationError as exc:
         raise ValidationError(str(exc), f"content.{exc.field}" if exc.field else "content") from None
     audience = _audience(data.get("audience"), base)

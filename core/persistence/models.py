@@ -183,6 +183,51 @@ class Variant(Base):
     __table_args__ = (UniqueConstraint("campaign_id", "name", name="uq_variants_campaign_name"),)
 
 
+class Composition(Base):
+    """A saved message: a reusable template, or a campaign's draft; its content lives in versions."""
+
+    __tablename__ = "compositions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: ``template`` or ``draft``.
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    #: The campaign a draft belongs to (None for templates and for drafts not attached yet).
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    archived_at: Mapped[datetime | None]
+
+    versions: Mapped[list[CompositionVersion]] = relationship(
+        back_populates="composition", order_by="CompositionVersion.version")
+
+    __table_args__ = (
+        UniqueConstraint("kind", "name", name="uq_compositions_kind_name"),
+        Index("ix_compositions_campaign", "campaign_id"),
+    )
+
+
+class CompositionVersion(Base):
+    """One saved state of a composition's content; versions are only ever added."""
+
+    __tablename__ = "composition_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    composition_id: Mapped[int] = mapped_column(ForeignKey("compositions.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    saved_at: Mapped[datetime]
+    saved_by: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    composition: Mapped[Composition] = relationship(back_populates="versions")
+
+    __table_args__ = (
+        UniqueConstraint("composition_id", "version", name="uq_composition_versions_composition_version"),
+    )
+
+
 class Delivery(Base):
     """One outbox row: a campaign's message (or its recall) to one device, with its whole history."""
 
