@@ -19,6 +19,10 @@
                                             follow one device, ``?limit=`` to end after N events)
 ==========================================  ========================================================
 
+A tray entry carries ``notification`` (the fields as received) and ``shown``: the notification as the
+device's platform draws it, cut and with fields dropped by ``core.domain.display`` — the same rules the
+composer's preview uses.
+
 Errors are JSON ``{"error": ...}``: 404 for an unknown device, service or action, 400 for bad input, 409
 when there is no such notification to click or dismiss.
 """
@@ -36,6 +40,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core.domain import Platform
+from core.domain.display import DisplayedNotification, ShownButton, displayed
 from simulator.device import PendingPush, TrayEntry, VirtualDevice
 from simulator.fleet import Fleet, UnknownDevice
 from simulator.inbound import RenderedNotification
@@ -76,11 +81,21 @@ def notification_dict(note: RenderedNotification | None) -> dict[str, Any] | Non
     }
 
 
-def _tray_dict(entry: TrayEntry) -> dict[str, Any]:
+def shown_notification(platform: Platform, note: RenderedNotification) -> DisplayedNotification:
+    """The notification as the device's platform draws it (the composer's preview uses the same rules)."""
+    return displayed(
+        platform, title=note.title, subtitle=note.subtitle, body=note.body, image=note.image, icon=note.icon,
+        buttons=tuple(ShownButton(b.id, b.label, b.link) for b in note.buttons), deep_link=note.deep_link,
+        badge=note.badge, sound=note.sound,
+    )
+
+
+def _tray_dict(entry: TrayEntry, platform: Platform) -> dict[str, Any]:
     return {
         "message_id": entry.message_id, "delivery_id": entry.delivery_id, "campaign_id": entry.campaign_id,
         "received_at": _when(entry.received_at), "displayed_at": _when(entry.displayed_at),
         "notification": notification_dict(entry.notification),
+        "shown": shown_notification(platform, entry.notification).as_dict(),
     }
 
 
@@ -111,7 +126,7 @@ def device_detail(device: VirtualDevice) -> dict[str, Any]:
     detail = device_summary(device)
     sub = device.subscription
     detail["subscription"] = None if sub is None else {"id": sub.id, "endpoint_path": sub.endpoint_path}
-    detail["tray"] = [_tray_dict(e) for e in device.tray or ()]
+    detail["tray"] = [_tray_dict(e, device.platform) for e in device.tray or ()]
     detail["pending"] = [_pending_dict(p) for p in device.pending or ()]
     return detail
 
