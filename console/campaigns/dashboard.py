@@ -236,7 +236,10 @@ class DashboardPage(Page):
                 return
             self._origin = now
         second = now - self._origin
-        if second < 0:
+        longest = max(len(v) for v in self._series.values())
+        if second < 0 or second > longest + WINDOW_SECONDS:
+            # An old campaign whose devices still report: the history is drawn, late reports are not.
+            self._last = totals
             return
         for name in SERIES:
             values = self._series[name]

@@ -116,13 +116,15 @@ class CampaignFilterModel(QSortFilterProxyModel):
 
     def set_search(self, text: str) -> None:
         """Show only campaigns whose name contains ``text`` (case-insensitive)."""
+        self.beginFilterChange()
         self._text = text.strip().lower()
-        self.invalidateRowsFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def set_state(self, state: str) -> None:
         """``all``, ``live`` (sending, paused, recalling) or one ``CampaignState`` value."""
+        self.beginFilterChange()
         self._state = state
-        self.invalidateRowsFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         """Apply the search text and the state group."""
