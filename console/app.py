@@ -291,6 +291,8 @@ class ConsoleController(QObject):
         """Stop following events."""
         self.bridge.close()
         self.rate_timer.stop()
+        self.campaigns.dashboard.timer.stop()
+        self.campaigns.list.timer.stop()
 
 
 def default_options(db_url: str | None = None) -> SessionOptions:

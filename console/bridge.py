@@ -86,6 +86,11 @@ class EngineHost(QObject):
         ``on_done`` / ``on_error`` are called later on the GUI thread; the returned future can cancel it.
         """
 
+        if self._loop.is_closed() or not self._thread.is_alive():
+            stopped: concurrent.futures.Future[T] = concurrent.futures.Future()
+            stopped.cancel()
+            return stopped
+
         async def job() -> T:
             result = work()
             if inspect.isawaitable(result):

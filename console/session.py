@@ -91,7 +91,7 @@ class SessionOptions:
     start_simulator: bool = True
     demo_users: int = 500
     demo_seed: int = 1
-    #: Make the simulated users react this many times faster (demos, tests).
+    #: Multiplies the simulated users' reaction delays (the simulator's ``time_scale``; 0.01 = 100× faster).
     time_scale: float = 1.0
     profile: str = SIMULATOR_PROFILE
 
