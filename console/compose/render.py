@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QEvent, QSize
 from PySide6.QtWidgets import QApplication
 
 from console.bridge import SyncEngineHost
@@ -50,4 +50,5 @@ def render_compose(app: QApplication, theme: Theme, out: Path, size: QSize = QSi
     page.grab().save(str(out))
     page.close()
     page.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return out

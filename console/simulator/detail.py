@@ -133,7 +133,7 @@ class DeviceDetail(QWidget):
         self.tabs.addTab(self.pending, "Pending")
         self.tabs.addTab(self.events, "Events")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
         layout.addWidget(self.heading)
         layout.addWidget(self.facts)

@@ -81,7 +81,7 @@ class FaultPanel(QWidget):
         self.state = QLabel(objectName="PageContext")
         self.state.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 8, 0, 0)
+        layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(12)
         layout.addLayout(form)
         layout.addLayout(buttons)

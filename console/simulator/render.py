@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QEvent, QSize
 from PySide6.QtWidgets import QApplication
 
 from console.bridge import EngineHost
@@ -83,6 +83,8 @@ def render_simulator(app: QApplication, theme: Theme, out: Path, size: QSize = Q
         finally:
             page.shutdown()
             page.close()
+            page.deleteLater()
+            QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
             host.shutdown()
             thread.stop()
     return out
