@@ -110,10 +110,16 @@ class ConsoleController(QObject):
         self.compose = self._compose_page()
         if self.compose is not None:
             pages["compose"] = self.compose
+        self.simulator_page = self._simulator_page()
+        if self.simulator_page is not None:
+            pages["simulator"] = self.simulator_page
         self.window = MainWindow(theme, self.overview, settings, pages)
         self.window.new_campaign_requested.connect(self.new_campaign)
         self.campaigns.new_requested.connect(self.new_campaign)
         self.settings_page.profile_changed.connect(self.show_status)
+        # The Simulator screen connects when first opened, so a console that never shows it opens no socket.
+        self.window.rail.page_selected.connect(lambda key: self._attach_simulator() if key == "simulator" and
+                                               self.started else None)
         self.rate = RateMeter()
         self.bridge.progress.connect(self._on_progress)
         self.bridge.campaign_state.connect(self._on_campaign_state)
@@ -135,6 +141,23 @@ class ConsoleController(QObject):
         page = ComposePage(self.host, _SessionPersonalisation(self.session), self.theme)
         page.send_requested.connect(self.send_composed)
         return page
+
+    def _simulator_page(self) -> Any:
+        try:
+            from console.simulator.page import SimulatorPage
+        except ImportError:
+            return None
+        return SimulatorPage(self.host, None, self.theme)
+
+    def _attach_simulator(self) -> None:
+        """Point the Simulator screen at the running simulator's control API."""
+        if self.simulator_page is None:
+            return
+        from console.simulator.client import ControlClient
+
+        url = self.session.control_url()
+        if url is not None and getattr(self.simulator_page, "client", None) is None:
+            self.simulator_page.set_client(ControlClient(url))
 
     def _profile(self) -> tuple[str | None, ProfileKind | None]:
         return (self.status.profile, self.status.profile_kind) if self.status else (None, None)
@@ -224,6 +247,8 @@ class ConsoleController(QObject):
         def started(status: SessionStatus) -> None:
             self.started = True
             self.show_status(status)
+            if self.window.current_page() == "simulator":
+                self._attach_simulator()
             self.overview.refresh()
             self.campaigns.list.refresh()
             self.settings_page.refresh()
@@ -293,6 +318,8 @@ class ConsoleController(QObject):
         self.rate_timer.stop()
         self.campaigns.dashboard.timer.stop()
         self.campaigns.list.timer.stop()
+        if self.simulator_page is not None:
+            self.simulator_page.shutdown()
 
 
 def default_options(db_url: str | None = None) -> SessionOptions:

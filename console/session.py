@@ -228,6 +228,16 @@ class ConsoleSession:
             ingest_url=self.ingest.address.url if self.ingest else None, problem=self._problem,
         )
 
+    def control_url(self) -> str | None:
+        """The simulator's control API: the in-process one, or a separate process's (from its ports file)."""
+        if self.simulator_info is not None:
+            return self.simulator_info.control_url
+        ports = self.options.simulator_state / "ports.json"
+        if not self.options.start_simulator and ports.exists():
+            with contextlib.suppress(ValueError, KeyError, OSError):
+                return f"http://127.0.0.1:{int(json.loads(ports.read_text())['control'])}"
+        return None
+
     # ------------------------------------------------------------------------------------- profiles
 
     def _store(self, passphrase: str | None = None) -> SecretStore:
