@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from core.campaigns.definition import Audience
 from core.campaigns.service import CampaignService
 from core.clock import Clock
 from core.composer.content import PushContent
@@ -151,16 +152,29 @@ class SendEngine:
         deterministic split by the variants' shares. Re-running it is harmless: existing rows stay.
         """
         runtime, variant_shares = self._load(campaign_id, fast)
-        if device_ids is None:
+        # Every device with one variant and nothing to personalise: no id list needs to pass through Python.
+        whole = (device_ids is None and variants is None and len(variant_shares) <= 1
+                 and not any(control for _, _, control in variant_shares)
+                 and not any(is_personalised(c) for c in runtime.contents.values())
+                 and self._addresses_all_devices(campaign_id))
+        if device_ids is None and not whole:
             device_ids = CampaignService(self._db, self._clock).audience_devices(campaign_id)
-        if variants is None:
-            variants = _assign_variants(campaign_id, device_ids, variant_shares)
-            device_ids = [d for d in device_ids if d in variants]
-        self._renderer.check_audience(campaign_id, runtime.contents, device_ids, variants)
+        if device_ids is not None:
+            if variants is None:
+                variants = _assign_variants(campaign_id, device_ids, variant_shares)
+                device_ids = [d for d in device_ids if d in variants]
+            self._renderer.check_audience(campaign_id, runtime.contents, device_ids, variants)
         now = self._clock.now()
         values = DriverValues(self._db.backend)
         with self._db.transaction() as s:
-            enqueued = self.outbox.enqueue(campaign_id, device_ids, variants, DeliveryKind.MESSAGE, now=now, session=s)
+            if device_ids is None:
+                only = variant_shares[0][0] if variant_shares else None
+                enqueued, addressed = self.outbox.enqueue_all_devices(campaign_id, only, DeliveryKind.MESSAGE,
+                                                                      now=now, session=s)
+            else:
+                addressed = len(device_ids)
+                enqueued = self.outbox.enqueue(campaign_id, device_ids, variants, DeliveryKind.MESSAGE, now=now,
+                                               session=s)
             cursor = s.connection().connection.cursor()
             try:
                 cursor.execute(
@@ -174,7 +188,12 @@ class SendEngine:
         self._campaigns[campaign_id] = runtime
         self._publish_state(campaign_id, CampaignState.SENDING)
         self._poke()
-        return StartResult(campaign_id, len(device_ids), enqueued, fast)
+        return StartResult(campaign_id, addressed, enqueued, fast)
+
+    def _addresses_all_devices(self, campaign_id: int) -> bool:
+        with self._db.transaction() as s:
+            raw = s.scalar(select(Campaign.audience).where(Campaign.id == campaign_id))
+        return isinstance(raw, Mapping) and Audience.from_dict(raw).all_devices
 
     def _load(self, campaign_id: int, fast: bool) -> tuple[ActiveCampaign, list[tuple[int, float, bool]]]:
         with self._db.transaction() as s:

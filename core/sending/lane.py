@@ -123,6 +123,7 @@ class ProviderLane:
         self.counters = LaneCounters()
         self._tasks: set[asyncio.Task[None]] = set()
         self.stopped: AuthFailed | None = None
+        self._fast_dispatched = False
 
     # -- control --------------------------------------------------------------------------------------
 
@@ -184,6 +185,11 @@ class ProviderLane:
             if got is None:
                 break
             claimed += got
+            if self._fast_dispatched:
+                # Give the loop back so that batch's task starts now, before more rows are claimed and
+                # rendered: the first Fast Push message leaves within milliseconds of the command.
+                self._fast_dispatched = False
+                break
         return claimed
 
     def _claim_one(self, room: int) -> int | None:
@@ -201,6 +207,7 @@ class ProviderLane:
             suppressed = sum(result.suppressed.values())
             if not result.deliveries and not suppressed:
                 continue
+            self._fast_dispatched = campaign.fast and not campaign.first_claimed
             campaign.first_claimed = True
             campaign.touched = True
             rows = result.deliveries
