@@ -140,6 +140,9 @@ class PushContent:
     locale_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Opt-in: a payload over its limit has its body cut (at a character boundary, with an ellipsis) to fit.
     trim_body: bool = False
+    #: Set on a personalised copy (``rendered``): the content it was rendered from and which fields changed,
+    #: so that payload building can reuse what all recipients share. Not part of the JSON form or equality.
+    origin: tuple[PushContent, frozenset[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.silent and not (self.title or self.body or any(t.title or t.body for t in self.locales.values())):
@@ -174,6 +177,10 @@ class PushContent:
         new = object.__new__(PushContent)
         for name in _FIELD_NAMES:
             object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
+        if self.origin is None:
+            object.__setattr__(new, "origin", (self, frozenset(changes)))
+        else:
+            object.__setattr__(new, "origin", (self.origin[0], self.origin[1] | frozenset(changes)))
         return new
 
     def links(self) -> list[tuple[str, str]]:
@@ -227,7 +234,7 @@ class PushContent:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PushContent:
         """Content from its JSON form (campaign files, the database); errors name the field."""
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(_JSON_FIELDS)
         unknown = set(raw) - known
         if unknown:
             raise ValidationError(f"unknown content fields: {', '.join(sorted(unknown))}", sorted(unknown)[0])
@@ -260,7 +267,7 @@ class PushContent:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with a campaign."""
         out: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
+        for name in _JSON_FIELDS:
             value = getattr(self, name)
             if name == "buttons":
                 value = [{"id": b.id, "label": b.label, "link": b.link} for b in value]
@@ -274,4 +281,5 @@ class PushContent:
         return out
 
 
-_FIELD_NAMES: Final = tuple(PushContent.__dataclass_fields__)
+_JSON_FIELDS: Final = tuple(f for f in PushContent.__dataclass_fields__ if f != "origin")
+_FIELD_NAMES: Final = _JSON_FIELDS

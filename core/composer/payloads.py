@@ -111,6 +111,10 @@ def _check(size: int, limit: int) -> None:
 
 def build_request(content: PushContent, target: Target, now_epoch: int) -> PushRequest:
     """The provider request that shows ``content`` on ``target``; PayloadTooLarge when it cannot fit."""
+    if content.origin is not None:
+        fast = _from_skeleton(content, content.origin, target, now_epoch)
+        if fast is not None:
+            return fast
     build = _fcm if target.provider is Provider.FCM else _apns if target.provider is Provider.APNS else _webpush
     limit = _limit(target.provider)
     try:
@@ -164,8 +168,26 @@ def _herald(target: Target, content: PushContent, kind: str = contract.TYPE_MESS
     return herald
 
 
+#: Buttons as JSON objects (and FCM's JSON text), per buttons tuple: personalised copies of a content share
+#: one tuple when the buttons are not templates, so a campaign encodes them once.
+_BUTTONS_CACHE: dict[int, tuple[tuple[Any, ...], list[dict[str, Any]], str]] = {}
+
+
+def _encoded_buttons(content: PushContent) -> tuple[list[dict[str, Any]], str]:
+    buttons = content.buttons
+    hit = _BUTTONS_CACHE.get(id(buttons))
+    if hit is not None and hit[0] is buttons:
+        return hit[1], hit[2]
+    objects = [{"id": b.id, "label": b.label, "link": b.link} for b in buttons]
+    text = json_bytes(objects).decode()
+    if len(_BUTTONS_CACHE) > 256:
+        _BUTTONS_CACHE.clear()
+    _BUTTONS_CACHE[id(buttons)] = (buttons, objects, text)
+    return objects, text
+
+
 def _buttons(content: PushContent) -> list[dict[str, Any]]:
-    return [{"id": b.id, "label": b.label, "link": b.link} for b in content.buttons]
+    return _encoded_buttons(content)[0]  # shared, read-only: a payload dict only lives until it is encoded
 
 
 def _fcm(content: PushContent, target: Target, now_epoch: int) -> FcmRequest:
@@ -179,7 +201,7 @@ def _fcm(content: PushContent, target: Target, now_epoch: int) -> FcmRequest:
     if content.deep_link:
         data[contract.FCM_LINK] = content.deep_link
     if content.buttons:
-        data[contract.FCM_BUTTONS] = json_bytes(_buttons(content)).decode()
+        data[contract.FCM_BUTTONS] = _encoded_buttons(content)[1]
     if content.badge_increment is not None:
         data[contract.FCM_BADGE_INCREMENT] = str(content.badge_increment)
     android: dict[str, Any] = {"priority": "high" if content.priority == "high" else "normal",
@@ -273,3 +295,165 @@ def build_recall(target: Target, keys: Sequence[str], delivery_ids: Sequence[int
     assert target.subscription is not None
     body = json_bytes({contract.HERALD_KEY: {**recall, "tags": list(keys)}})
     return WebPushRequest(target.subscription, body, ttl_seconds, "high", None, target.delivery_id)
+
+
+# -- skeletons: the shared bytes of personalised copies ------------------------------------------------------
+#
+# Personalised copies of one content (``PushContent.rendered``) differ only in a few texts. A skeleton is the
+# payload of the original with a placeholder in each rendered text and a sentinel delivery id, cut where
+# they go; a copy's payload is the skeleton's pieces joined with its own JSON-escaped texts and delivery id.
+# The bytes are those ``build_request`` makes (``tests/core/composer/test_skeletons.py`` checks it); whenever
+# that cannot be guaranteed — an empty rendered text (the field would be left out), a text that is not a
+# whole JSON string, an oversized payload (the error or the trim comes from the full build) — the full build
+# runs instead.
+
+#: Texts a skeleton can take; other rendered fields (buttons, data) make a full build.
+_SKELETON_FIELDS = ("title", "subtitle", "body", "deep_link", "image", "icon")
+_SENTINEL_ID = 987_654_321_012_345_679
+_SENTINEL_TEXT = str(_SENTINEL_ID)
+
+
+def _placeholder(index: int) -> str:
+    return f"\ue000herald-skeleton-{index}\ue001"
+
+
+@dataclass(frozen=True, slots=True)
+class _Skeleton:
+    origin: PushContent
+    fields: tuple[str, ...]
+    #: The encoded payload cut into parts, with empty bytes where a text or the delivery id goes.
+    parts: tuple[bytes, ...]
+    #: (position in ``parts``, field index or -1 for the delivery id).
+    slots: tuple[tuple[int, int], ...]
+    request: PushRequest
+    #: FCM: where the rendered texts and the delivery id sit in the message dict.
+    paths: tuple[tuple[tuple[str, ...], int], ...] = ()
+
+
+_SKELETONS: dict[tuple[Any, ...], _Skeleton | None] = {}
+
+
+def _from_skeleton(content: PushContent, origin: tuple[PushContent, frozenset[str]], target: Target,
+                   now_epoch: int) -> PushRequest | None:
+    base, changed = origin
+    key = (id(base), changed, target.provider, target.campaign_id, target.subscription is None)
+    skeleton = _SKELETONS.get(key)
+    if skeleton is None or skeleton.origin is not base:
+        if key in _SKELETONS and skeleton is None:
+            return None
+        skeleton = _make_skeleton(base, changed, target)
+        if len(_SKELETONS) > 512:
+            _SKELETONS.clear()
+        _SKELETONS[key] = skeleton
+        if skeleton is None:
+            return None
+    values = []
+    for name in skeleton.fields:
+        value = getattr(content, name)
+        if not value:
+            return None
+        values.append(value)
+    parts = list(skeleton.parts)
+    delivery = str(target.delivery_id)
+    for position, index in skeleton.slots:
+        parts[position] = orjson.dumps(values[index])[1:-1] if index >= 0 else delivery.encode()
+    body = b"".join(parts)
+    proto = skeleton.request
+    if isinstance(proto, FcmRequest):
+        size = len(body) + len(orjson.dumps(target.token)) - 2
+        if size > FCM_MAX_BYTES:
+            return None
+        message = _fill(proto.message, skeleton.paths, values, delivery)
+        return FcmRequest(target.token, message, target.delivery_id)
+    if len(body) > _LIMITS[target.provider]:
+        return None
+    if isinstance(proto, ApnsRequest):
+        expiration = now_epoch + content.ttl_seconds if content.ttl_seconds else 0
+        return ApnsRequest(target.token, body, proto.push_type, proto.priority, expiration, proto.collapse_id,
+                           apns_id(target.delivery_id), target.delivery_id)
+    assert isinstance(proto, WebPushRequest) and target.subscription is not None
+    return WebPushRequest(target.subscription, body, proto.ttl, proto.urgency, proto.topic, target.delivery_id)
+
+
+def _make_skeleton(base: PushContent, changed: frozenset[str], target: Target) -> _Skeleton | None:
+    if not changed <= set(_SKELETON_FIELDS) or base.trim_body:
+        return None
+    fields = tuple(f for f in _SKELETON_FIELDS if f in changed)
+    probe = base.rendered({name: _placeholder(i) for i, name in enumerate(fields)})
+    shape = Target(_SENTINEL_ID, target.campaign_id, target.platform, target.provider, "",
+                   None if target.subscription is None else {})
+    build = _fcm if shape.provider is Provider.FCM else _apns if shape.provider is Provider.APNS else _webpush
+    try:
+        request = build(probe, shape, 0)
+    except (_TooLarge, ValidationError):
+        return None
+    paths: tuple[tuple[tuple[str, ...], int], ...] = ()
+    if isinstance(request, FcmRequest):
+        raw = json_bytes({"message": {**request.message, "token": ""}})
+        found: list[tuple[tuple[str, ...], int]] = []
+        if not _find_paths(request.message, (), fields, found):
+            return None
+        paths = tuple(found)
+    else:
+        assert isinstance(request, ApnsRequest | WebPushRequest)
+        raw = request.payload
+    pieces: list[bytes | int] = []
+    marks = [(_placeholder(i).encode(), i) for i in range(len(fields))] + [(_SENTINEL_TEXT.encode(), -1)]
+    rest = raw
+    while rest:
+        hits = [(rest.find(m), m, i) for m, i in marks if rest.find(m) >= 0]
+        if not hits:
+            pieces.append(rest)
+            break
+        at, mark, index = min(hits)
+        before, after = rest[:at], rest[at + len(mark):]
+        if index >= 0 and not (before.endswith(b'"') and after.startswith(b'"')):
+            return None  # a text that is not a whole JSON string value
+        pieces.extend([before, index])
+        rest = after
+    if sum(1 for p in pieces if p == -1) != 1 or (paths and sum(1 for _, i in paths if i < 0) != 1):
+        return None  # the content itself contains the sentinel's digits
+    kept = [p for p in pieces if p != b""]
+    parts = tuple(p if isinstance(p, bytes) else b"" for p in kept)
+    slots = tuple((n, p) for n, p in enumerate(kept) if isinstance(p, int))
+    return _Skeleton(base, fields, parts, slots, request, paths)
+
+
+def _find_paths(node: Any, path: tuple[str, ...], fields: tuple[str, ...],
+                found: list[tuple[tuple[str, ...], int]]) -> bool:
+    """Record where each placeholder (and the sentinel delivery id) sits; False if one is inside a longer text."""
+    if isinstance(node, dict):
+        return all(_find_paths(v, (*path, k), fields, found) for k, v in node.items())
+    if isinstance(node, str):
+        for i in range(len(fields)):
+            mark = _placeholder(i)
+            if node == mark:
+                found.append((path, i))
+            elif mark in node:
+                return False
+        if node == _SENTINEL_TEXT:
+            found.append((path, -1))
+        elif _SENTINEL_TEXT in node:
+            return False
+    if isinstance(node, list):
+        text = orjson.dumps(node).decode()
+        return not any(_placeholder(i) in text for i in range(len(fields))) and _SENTINEL_TEXT not in text
+    return True
+
+
+def _fill(proto: Mapping[str, Any], paths: tuple[tuple[tuple[str, ...], int], ...], values: list[str],
+          delivery: str) -> dict[str, Any]:
+    """A copy of ``proto`` with each recorded path set to its value (containers on the way are copied)."""
+    root = dict(proto)
+    copied: dict[tuple[str, ...], dict[str, Any]] = {(): root}
+    for path, index in paths:
+        node = root
+        for depth in range(1, len(path)):
+            prefix = path[:depth]
+            child = copied.get(prefix)
+            if child is None:
+                child = copied[prefix] = dict(node[path[depth - 1]])
+                node[path[depth - 1]] = child
+            node = child
+        node[path[-1]] = delivery if index < 0 else values[index]
+    return root

@@ -58,6 +58,14 @@ class PersonalisationError(ValidationError):
         self.checked = checked
 
 
+class _LinkRefused(Exception):
+    """A rendered link failed the check; ``render_for`` names the recipient."""
+
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """One content in one locale chain: the localised content and its compiled templates."""
@@ -129,31 +137,40 @@ class Personaliser:
         plan = self._plan(content, recipient.locale)
         if plan.static:
             return plan.content
-        label = recipient.label if delivery_id is None else f"{recipient.label}, delivery {delivery_id}"
-        variables = recipient.variables
+        try:
+            changes = self._render_texts(plan, recipient.variables)
+        except (TemplateError, _LinkRefused) as exc:
+            label = recipient.label if delivery_id is None else f"{recipient.label}, delivery {delivery_id}"
+            if isinstance(exc, TemplateError):
+                raise exc.for_recipient(label) from None
+            raise ValidationError(f"{exc.error} (for {label})", exc.error.field) from None
+        if not changes.get("title", plan.content.title) and not changes.get("body", plan.content.body) \
+                and not plan.content.silent:
+            label = recipient.label if delivery_id is None else f"{recipient.label}, delivery {delivery_id}"
+            raise ValidationError(f"title and body are both empty once rendered (for {label})", "title")
+        return plan.content.rendered(changes)
+
+    def _render_texts(self, plan: _Plan, variables: Mapping[str, Any]) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         for name, template in plan.fields:
-            text = template.render(variables, label)
-            changes[name] = self._link(text, name, label) if name in _LINK_FIELDS else text
+            text = template.render(variables)
+            changes[name] = self._link(text, name) if name in _LINK_FIELDS else text
         if plan.buttons:
             buttons = list(plan.content.buttons)
             for index, part, template in plan.buttons:
-                text = template.render(variables, label)
+                text = template.render(variables)
                 if part == "link":
-                    text = self._link(text, f"buttons.{index}.link", label)
+                    text = self._link(text, f"buttons.{index}.link")
                 buttons[index] = dataclasses.replace(buttons[index], **{part: text})
             changes["buttons"] = tuple(buttons)
         if plan.data:
-            changes["data"] = {**plan.content.data, **{k: t.render(variables, label) for k, t in plan.data}}
+            changes["data"] = {**plan.content.data, **{k: t.render(variables) for k, t in plan.data}}
         for name in _LINK_FIELDS:
             if changes.get(name) == "":
                 changes[name] = None
-        content = plan.content.rendered(changes)
-        if not content.silent and not (content.title or content.body):
-            raise ValidationError(f"title and body are both empty once rendered (for {label})", "title")
-        return content
+        return changes
 
-    def _link(self, url: str, name: str, label: str) -> str:
+    def _link(self, url: str, name: str) -> str:
         if not url:
             return url
         key = (url, name)
@@ -164,7 +181,7 @@ class Personaliser:
             try:
                 checked = check_link(url, name, self.links, app_schemes_allowed=name not in ("image", "icon"))
             except ValidationError as exc:
-                raise ValidationError(f"{exc} (for {label})", exc.field) from None
+                raise _LinkRefused(exc) from None
             if len(self._checked_links) > 4096:
                 self._checked_links.clear()
             self._checked_links[key] = checked

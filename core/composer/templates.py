@@ -80,6 +80,13 @@ class TemplateError(ValidationError):
         self.recipient = recipient
         self.reason = reason
 
+    def for_recipient(self, recipient: str) -> TemplateError:
+        """The same error, naming the recipient it happened for."""
+        line, column = self.line, self.column
+        where = f"{self.field}, line {line}, column {column}" if line is not None else str(self.field)
+        return TemplateError(f"{where}: {self.reason} for {recipient}", str(self.field), line, column, recipient,
+                             self.reason)
+
 
 class _SandboxEnvironment(Environment):
     """Liquid with resource limits and without the tags that load other templates."""
@@ -138,8 +145,12 @@ _SIMPLE_FILTERS: dict[str, Callable[[object], object]] = {
 }
 _SCALARS = (str, int, float, bool, type(None))
 
-#: One compiled piece: literal text, or (path, filters) to look up and transform.
-_Piece = str | tuple[tuple[str, ...], tuple[Callable[[object], object], ...]]
+#: One compiled piece: literal text, or (path, filters, value when the path is undefined) to look up and transform.
+_Piece = str | tuple[tuple[str, ...], tuple[Callable[[object], object], ...], object]
+#: Marks a piece whose first filter is not ``default``: an undefined variable there is Liquid's to report.
+_NO_DEFAULT = object()
+#: Keys Liquid answers itself on a dict that lacks them (``size`` is its length …).
+_SPECIAL_KEYS = frozenset({"size", "first", "last"})
 
 
 def _position(token: Token | None) -> tuple[int | None, int | None]:
@@ -166,6 +177,7 @@ class CompiledTemplate:
     field: str
     _template: Any
     _pieces: tuple[_Piece, ...] | None
+    _fast: Callable[[Mapping[str, Any]], str] | None = None
 
     @property
     def is_fast(self) -> bool:
@@ -174,10 +186,10 @@ class CompiledTemplate:
 
     def render(self, variables: Mapping[str, Any], recipient: str | None = None) -> str:
         """The text for one recipient; raises TemplateError naming the field, position and recipient."""
-        pieces = self._pieces
-        if pieces is not None:
+        fast = self._fast
+        if fast is not None:
             try:
-                return self._render_fast(pieces, variables)
+                return fast(variables)
             except _Fallback:
                 pass
         try:
@@ -189,25 +201,52 @@ class CompiledTemplate:
             reason = _problem(exc)
             raise TemplateError(f"{where}: {reason}{who}", self.field, line, column, recipient, reason) from None
 
-    @staticmethod
-    def _render_fast(pieces: tuple[_Piece, ...], variables: Mapping[str, Any]) -> str:
-        out: list[str] = []
-        for piece in pieces:
-            if isinstance(piece, str):
-                out.append(piece)
-                continue
-            path, filters = piece
-            value: Any = variables
-            for segment in path:
-                if type(value) is not dict or segment not in value:
-                    raise _Fallback
-                value = value[segment]
-            if type(value) not in _SCALARS:
-                raise _Fallback
-            for apply in filters:
-                value = apply(value)
-            out.append(value if type(value) is str else to_liquid_string(value, False))
-        return "".join(out)
+
+def _generate(pieces: tuple[_Piece, ...]) -> Callable[[Mapping[str, Any]], str]:
+    """One Python function rendering these pieces, or raising ``_Fallback`` when Liquid must decide.
+
+    Each variable is looked up through dicts only; an absent key takes the piece's leading ``default`` (if
+    it has one and the key is not one Liquid answers itself, like ``size``); the value must be a plain
+    scalar; the filters run; the result is Liquid's string form. The source is built only from our own
+    constructs — path segments enter it as ``repr`` string literals.
+    """
+    namespace: dict[str, Any] = {"_F": _Fallback, "_S": frozenset(_SCALARS), "_tls": to_liquid_string}
+    lines = ["def render(v):"]
+    parts: list[str] = []
+    for n, piece in enumerate(pieces):
+        if isinstance(piece, str):
+            namespace[f"L{n}"] = piece
+            parts.append(f"L{n}")
+            continue
+        path, filters, missing = piece
+        lines.append("    x = v")
+        lines.append("    ok = True")
+        indent = "    "
+        for segment in path:
+            key = repr(segment)
+            lines.append(f"{indent}if type(x) is dict and {key} in x:")
+            lines.append(f"{indent}    x = x[{key}]")
+            indent += "    "
+        for segment in reversed(path):
+            indent = indent[:-4]
+            lines.append(f"{indent}else:")
+            if missing is _NO_DEFAULT or segment in _SPECIAL_KEYS:
+                lines.append(f"{indent}    raise _F")
+            else:
+                namespace[f"D{n}"] = missing
+                lines.append(f"{indent}    if type(x) is not dict: raise _F")
+                lines.append(f"{indent}    x = D{n}")
+                lines.append(f"{indent}    ok = False")
+        lines.append("    if type(x) not in _S: raise _F")
+        for j, apply in enumerate(filters):
+            namespace[f"f{n}_{j}"] = apply
+            lines.append(f"    if ok: x = f{n}_{j}(x)" if j == 0 else f"    x = f{n}_{j}(x)")
+        lines.append(f"    p{n} = x if type(x) is str else _tls(x, False)")
+        parts.append(f"p{n}")
+    lines.append(f"    return ''.join(({', '.join(parts)},))" if parts else "    return ''")
+    exec(compile("\n".join(lines), "<herald-template>", "exec"), namespace)
+    render: Callable[[Mapping[str, Any]], str] = namespace["render"]
+    return render
 
 
 class TemplateEngine:
@@ -233,7 +272,8 @@ class TemplateEngine:
             reason = _problem(exc)
             where = f"{field}, line {line}, column {column}" if line is not None else field
             raise TemplateError(f"{where}: {reason}", field, line, column, None, reason) from None
-        compiled = CompiledTemplate(source, field, template, self._fast_pieces(template) if self.strict else None)
+        pieces = self._fast_pieces(template) if self.strict else None
+        compiled = CompiledTemplate(source, field, template, pieces, _generate(pieces) if pieces is not None else None)
         self.compiled += 1
         self._cache[key] = compiled
         if len(self._cache) > self._cache_size:
@@ -255,9 +295,12 @@ class TemplateEngine:
                 return None
             expression = node.expression
             filters: list[Callable[[object], object]] = []
+            missing: object = _NO_DEFAULT
             for f in expression.filters or ():
                 if f.name == "default" and len(f.args) == 1 and type(f.args[0]).__name__ == "PositionalArgument" \
                         and isinstance(f.args[0].value, Literal):
+                    if not filters:
+                        missing = f.args[0].value.value
                     filters.append(_default(f.args[0].value.value))
                 elif f.name in _SIMPLE_FILTERS and not f.args:
                     filters.append(_SIMPLE_FILTERS[f.name])
@@ -267,7 +310,7 @@ class TemplateEngine:
             if isinstance(left, Literal) and not filters:
                 pieces.append(to_liquid_string(left.value, False))
             elif isinstance(left, Path) and all(type(s) is str for s in left.path):
-                pieces.append((tuple(str(s) for s in left.path), tuple(filters)))
+                pieces.append((tuple(str(s) for s in left.path), tuple(filters), missing))
             else:
                 return None
         return tuple(pieces)

@@ -154,6 +154,8 @@ templates = st.sampled_from([
     "Hi {{ name }}!", "{{ name | default: 'friend' }}", "{{ user.city | default: 'x' | upcase }}",
     "{{ name | downcase }} {{ name | capitalize }}", "{{ user.size }}", "{{ name | strip | default: 5 }}",
     "{{ user['city'] | default: true }}", "{{ 'lit' }}-{{ 3 }}", "{{ user.city | rstrip | lstrip }}",
+    "{{ user.size | default: 'n' }}", "{{ name.size | default: 0 }}", "{{ user.first | default: 'f' }}",
+    "{{ user.city.size | default: 'none' }}", "{{ user.nope | default: 'x' | upcase }}",
 ])
 
 
