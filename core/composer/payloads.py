@@ -347,16 +347,15 @@ def _from_skeleton(content: PushContent, origin: tuple[PushContent, frozenset[st
         _SKELETONS[key] = skeleton
         if skeleton is None:
             return None
-    values = []
-    for name in skeleton.fields:
-        value = getattr(content, name)
-        if not value:
-            return None
-        values.append(value)
-    parts = list(skeleton.parts)
+    values = [getattr(content, name) for name in skeleton.fields]
+    if not all(values):
+        return None  # an empty text leaves its field out: the full build decides the shape
+    encoded = [orjson.dumps(v)[1:-1] for v in values]
     delivery = str(target.delivery_id)
+    encoded.append(delivery.encode())  # index -1
+    parts = list(skeleton.parts)
     for position, index in skeleton.slots:
-        parts[position] = orjson.dumps(values[index])[1:-1] if index >= 0 else delivery.encode()
+        parts[position] = encoded[index]
     body = b"".join(parts)
     proto = skeleton.request
     if isinstance(proto, FcmRequest):
