@@ -4,12 +4,16 @@
 state folder with the same loaders as production credentials; any other name is a profile imported with
 ``herald profile import-production`` (decrypted from the secret store). Ctrl+C stops sending; rows in
 flight keep their leases and the next ``herald send`` (or ``herald serve``) picks up where this one stopped.
+
+``HERALD_LEASE_SECONDS`` sets how long a claim holds its rows (default 120 s): after a crash, another
+``herald send`` takes the dead sender's rows once their lease has run out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -21,17 +25,34 @@ from core.clock import SystemClock
 from core.composer.personalise import Personaliser
 from core.config import resolve_db_url, simulator_state_dir
 from core.domain import CampaignState
-from core.errors import HeraldError
+from core.errors import ConfigurationError, HeraldError
 from core.events import EventBus
 from core.persistence import Database, open_database
 from core.providers.factory import ProviderSettings, build_providers
 from core.providers.profiles import ProviderProfile, load_profile, load_simulator_profile, provider_settings
 from core.providers.secret_store import SecretStore
-from core.sending.engine import SendEngine
+from core.sending.engine import EngineSettings, SendEngine
+from core.sending.lane import LaneSettings
 from core.sending.outbox import DeliveryOutbox
 from core.sending.progress import CampaignStateChanged, ProviderProgress
 
 _FINAL = {CampaignState.COMPLETED, CampaignState.CANCELLED, CampaignState.RECALLED}
+#: Environment variable: seconds a claim holds its rows before another sender may take them.
+LEASE_ENV = "HERALD_LEASE_SECONDS"
+
+
+def engine_settings_from_env() -> EngineSettings:
+    """The engine's defaults, with the lease from ``HERALD_LEASE_SECONDS`` when it is set."""
+    raw = os.environ.get(LEASE_ENV, "").strip()
+    if not raw:
+        return EngineSettings()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ConfigurationError(f"{LEASE_ENV} must be a positive number of seconds, not {raw!r}")
+    return EngineSettings(lane=LaneSettings(lease_seconds=seconds))
 
 
 def load_named_profile(name: str, simulator_state: Path | None) -> ProviderProfile:
@@ -81,7 +102,8 @@ async def _send(db: Database, settings: ProviderSettings, campaign_id: int, fast
     clock = SystemClock()
     bus = EventBus()
     providers = build_providers(settings, clock)
-    engine = SendEngine(db, providers, clock, bus, personalise=Personaliser(db))
+    engine = SendEngine(db, providers, clock, bus, personalise=Personaliser(db),
+                        settings=engine_settings_from_env())
     stop = asyncio.Event()
     final: list[CampaignState] = []
     loop = asyncio.get_running_loop()
