@@ -336,7 +336,7 @@ _SKELETONS: dict[tuple[Any, ...], _Skeleton | None] = {}
 def _from_skeleton(content: PushContent, origin: tuple[PushContent, frozenset[str]], target: Target,
                    now_epoch: int) -> PushRequest | None:
     base, changed = origin
-    key = (id(base), changed, target.provider, target.campaign_id, target.subscription is None)
+    key = (id(base), changed, id(target.provider), target.campaign_id, target.subscription is None)
     skeleton = _SKELETONS.get(key)
     if skeleton is None or skeleton.origin is not base:
         if key in _SKELETONS and skeleton is None:

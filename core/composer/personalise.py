@@ -189,7 +189,7 @@ class Personaliser:
 
     def _plan(self, content: PushContent, locale: str | None) -> _Plan:
         chain_key = (id(content), locale)
-        chain = self._chains.get(chain_key)
+        chain = self._chains.get(chain_key) if content.locales else ()
         if chain is None:
             if len(self._chains) > 8192:
                 self._chains.clear()
