@@ -114,9 +114,11 @@ def register(cli: typer.Typer) -> None:
             return
         if devices and population:
             raise typer.BadParameter("give --devices N or --population, not both")
+        if time_scale <= 0:
+            raise typer.BadParameter("--time-scale must be above 0 (e.g. 60 makes users react 60 times faster)")
         options = RuntimeOptions(
             devices=devices, seed=seed, mix=_parse_mix(mix), herald_url=herald, sdk_key=sdk_key,
-            time_scale=time_scale, faults=parse_faults(fault or []),
+            time_scale=1 / time_scale, faults=parse_faults(fault or []),
         )
         state_dir = state or default_state_dir()
         try:

@@ -54,7 +54,7 @@ class RuntimeOptions:
     #: Fixed ports; zeros are chosen on first start and then kept in ``ports.json``.
     ports: ServicePorts = field(default_factory=ServicePorts)
     control_port: int = 0
-    #: Speeds up the users' reactions (2.0 = twice as fast), for demos.
+    #: Multiplies the users' reaction delays (0.01 = a hundred times faster), for demos and tests.
     time_scale: float = 1.0
     #: Faults switched on at start, per service: ``{"apns": {"rate_503": 0.05}}`` (see services/faults.py).
     faults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
