@@ -125,24 +125,38 @@ class FcmProvider:
         return app
 
     def _count_retries(self, service: Any) -> bool:
+        """Swap the SDK's inner transport for a counted one with a pool sized to ``max_in_flight``.
+
+        The SDK's own transport keeps the httpx defaults (100 connections, 20 kept alive), so a 500-message
+        call over HTTP/1.1 queues requests in the pool and closes and reopens most connections.
+        """
         mounts = getattr(getattr(service, "_async_client", None), "_mounts", None)
         if not isinstance(mounts, dict):
             return False
         found = False
+        size = self.settings.max_in_flight
         for transport in mounts.values():
             inner = getattr(transport, "_wrapped_transport", None)
             if isinstance(inner, httpx.AsyncBaseTransport) and not isinstance(inner, _AttemptCounter):
-                transport._wrapped_transport = _AttemptCounter(inner, self._retries)
+                sized = httpx.AsyncHTTPTransport(http2=True, retries=0, limits=httpx.Limits(
+                    max_connections=size, max_keepalive_connections=size, keepalive_expiry=60.0))
+                transport._wrapped_transport = _AttemptCounter(sized, self._retries)
                 found = True
         return found
 
     async def send_batch(self, requests: Sequence[PushRequest]) -> list[Outcome]:
-        """Send in calls of at most 500 messages; one outcome per request, in order."""
+        """Send in ``send_each_async`` slices, ``max_in_flight`` messages at once; one outcome per request, in order."""
         batch = _fcm_only(requests)
-        outcomes: list[Outcome] = []
-        for start in range(0, len(batch), MAX_BATCH):
-            outcomes.extend(await self._send_chunk(batch[start:start + MAX_BATCH], dry_run=False))
-        return outcomes
+        size = max(1, min(self.settings.slice_size, MAX_BATCH, self.settings.max_in_flight))
+        slices = [batch[start:start + size] for start in range(0, len(batch), size)]
+        limit = asyncio.Semaphore(max(1, self.settings.max_in_flight // size))
+
+        async def send_slice(chunk: list[FcmRequest]) -> list[Outcome]:
+            async with limit:
+                return await self._send_chunk(chunk, dry_run=False)
+
+        results = await asyncio.gather(*(send_slice(chunk) for chunk in slices))
+        return [outcome for chunk_outcomes in results for outcome in chunk_outcomes]
 
     async def send(self, request: FcmRequest) -> Outcome:
         """Send one request."""

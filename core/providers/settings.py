@@ -34,6 +34,11 @@ class FcmSettings:
     base_url: str = FCM_PRODUCTION_URL
     #: Per-request timeout of the SDK's HTTP client, in seconds.
     timeout_s: float = 30.0
+    #: Requests in flight at once (and the SDK client's connection pool size): a batch goes to the SDK in
+    #: slices so no request waits in the pool, whose queue scans grow with its length.
+    max_in_flight: int = 64
+    #: Messages per ``send_each_async`` call; ``max_in_flight // slice_size`` calls run at once.
+    slice_size: int = 16
 
     @property
     def send_url(self) -> str:
