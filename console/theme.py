@@ -115,6 +115,7 @@ def stylesheet(t: Theme) -> str:
     QPushButton:hover {{ background: {t.surface_alt}; }}
     QPushButton:disabled {{ color: {t.text_muted}; background: {t.window}; }}
     QPushButton#Danger {{ color: {t.failed}; }}
+    QPushButton#Danger:disabled {{ color: {t.text_muted}; }}
     QTableView {{ background: {t.surface}; border: 1px solid {t.border}; border-radius: 8px;
                   gridline-color: transparent; selection-background-color: {t.accent};
                   selection-color: {t.accent_text}; }}
