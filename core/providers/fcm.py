@@ -6,6 +6,9 @@ service is built, so several profiles (Apps, each uniquely named) can coexist. T
 binds to the first loop that uses it, so the App is created lazily inside the running loop and the provider
 must only ever be used from that loop (``aclose`` releases it).
 
+The SDK's credential flow makes a new ``requests.Session`` per message; ``_SharedRequestAuth`` replaces it
+with the same flow over one session (private: ``_async_client._async_client.auth``; left alone if it moves).
+
 The SDK retries 500/503 up to 4 times on its own (ignoring Retry-After on the async path). Those retries are
 counted by wrapping the SDK's inner transport (also private; ``tests/core/providers/test_firebase_private_api``
 fails if it moves) and reported as ``SendResult.sdk_retries`` — failures carry them in ``sdk_retries`` too.
@@ -30,12 +33,13 @@ import json
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 import firebase_admin
 import httpx
-from firebase_admin import credentials, exceptions, messaging
+from firebase_admin import _http_client, credentials, exceptions, messaging
+from google.auth.transport import requests as google_auth_requests
 
 from core.domain import Provider
 from core.errors import (
@@ -55,8 +59,40 @@ from core.providers.settings import FcmSettings
 
 #: firebase-admin's limit per ``send_each_async`` call.
 MAX_BATCH = 500
+#: Attempts firebase-admin makes per message on 500/503 (its retry config: 4 retries).
+_SDK_ATTEMPTS = 5
+#: Requests in flight over a plain-HTTP (HTTP/1.1) endpoint such as the simulator's.
+HTTP1_IN_FLIGHT = 12
 #: A syntactically valid registration token that no device holds, for the validate-only "test connection".
 DUMMY_TOKEN = "herald-connection-check:APA91b" + "A" * 134
+
+
+class _SharedRequestAuth(_http_client.GoogleAuthCredentialFlow):  # type: ignore[misc]
+    """The SDK's credential flow with one google-auth ``Request`` for every request.
+
+    The SDK's flow builds a ``google.auth.transport.requests.Request`` — a new ``requests.Session`` — for
+    every message, only to have it at hand should the token need refreshing: most of the SDK's per-message
+    CPU. The behaviour is the same: the access token is applied (refreshed when it expired), and a 401 forces
+    a refresh and a retry, at most twice.
+    """
+
+    def __init__(self, credential: Any) -> None:
+        super().__init__(credential)
+        self._auth_request: google_auth_requests.Request | None = None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._auth_request is None:
+            self._auth_request = google_auth_requests.Request()
+        original = request.headers.copy()
+        attempt = 0
+        while True:
+            request.headers = original.copy()
+            self._credential.before_request(self._auth_request, request.method, str(request.url), request.headers)
+            response = yield request
+            if response.status_code not in self._refresh_status_codes or attempt >= self._max_refresh_attempts:
+                return
+            self._credential.refresh(self._auth_request)
+            attempt += 1
 
 
 class _AttemptCounter(httpx.AsyncBaseTransport):
@@ -121,6 +157,11 @@ class FcmProvider:
         service = messaging._get_messaging_service(app)
         service._fcm_url = self.settings.send_url
         self.counts_sdk_retries = self._count_retries(service)
+        client = getattr(getattr(service, "_async_client", None), "_async_client", None)
+        flow = client.auth if isinstance(client, httpx.AsyncClient) else None
+        if isinstance(client, httpx.AsyncClient) and isinstance(flow, _http_client.GoogleAuthCredentialFlow) \
+                and not isinstance(flow, _SharedRequestAuth):
+            client.auth = _SharedRequestAuth(flow._credential)
         self._app, self._loop = app, loop
         return app
 
@@ -134,12 +175,14 @@ class FcmProvider:
         if not isinstance(mounts, dict):
             return False
         found = False
-        size = self.settings.max_in_flight
+        size = self._in_flight()
         for transport in mounts.values():
             inner = getattr(transport, "_wrapped_transport", None)
             if isinstance(inner, httpx.AsyncBaseTransport) and not isinstance(inner, _AttemptCounter):
+                # The SDK's retries do not close the refused response first: room for them, kept-alive few.
                 sized = httpx.AsyncHTTPTransport(http2=True, retries=0, limits=httpx.Limits(
-                    max_connections=size, max_keepalive_connections=size, keepalive_expiry=60.0))
+                    max_connections=size * (_SDK_ATTEMPTS + 1), max_keepalive_connections=size,
+                    keepalive_expiry=60.0))
                 transport._wrapped_transport = _AttemptCounter(sized, self._retries)
                 found = True
         return found
@@ -147,9 +190,10 @@ class FcmProvider:
     async def send_batch(self, requests: Sequence[PushRequest]) -> list[Outcome]:
         """Send in ``send_each_async`` slices, ``max_in_flight`` messages at once; one outcome per request, in order."""
         batch = _fcm_only(requests)
-        size = max(1, min(self.settings.slice_size, MAX_BATCH, self.settings.max_in_flight))
+        in_flight = self._in_flight()
+        size = max(1, min(self.settings.slice_size, MAX_BATCH, in_flight))
         slices = [batch[start:start + size] for start in range(0, len(batch), size)]
-        limit = asyncio.Semaphore(max(1, self.settings.max_in_flight // size))
+        limit = asyncio.Semaphore(max(1, in_flight // size))
 
         async def send_slice(chunk: list[FcmRequest]) -> list[Outcome]:
             async with limit:
@@ -157,6 +201,16 @@ class FcmProvider:
 
         results = await asyncio.gather(*(send_slice(chunk) for chunk in slices))
         return [outcome for chunk_outcomes in results for outcome in chunk_outcomes]
+
+    def _in_flight(self) -> int:
+        """Requests at once: ``max_in_flight`` over HTTP/2 (https), at most ``HTTP1_IN_FLIGHT`` over HTTP/1.1.
+
+        Over HTTP/1.1 every request is a connection of httpcore's pool, which checks every connection on each
+        assignment: past a dozen connections the client spends more CPU on the pool than on the messages.
+        """
+        if self.settings.base_url.startswith("https://"):
+            return self.settings.max_in_flight
+        return min(self.settings.max_in_flight, HTTP1_IN_FLIGHT)
 
     async def send(self, request: FcmRequest) -> Outcome:
         """Send one request."""

@@ -38,7 +38,7 @@ class FcmSettings:
     #: slices so no request waits in the pool, whose queue scans grow with its length.
     max_in_flight: int = 64
     #: Messages per ``send_each_async`` call; ``max_in_flight // slice_size`` calls run at once.
-    slice_size: int = 16
+    slice_size: int = 6
 
     @property
     def send_url(self) -> str:
