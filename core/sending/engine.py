@@ -317,7 +317,8 @@ class SendEngine:
         last_settle = self._clock.monotonic()
         try:
             while not stop.is_set():
-                claimed = sum(lane.fill() for lane in self.lanes.values())
+                holding = any(lane.holding_fast for lane in self.lanes.values())
+                claimed = 0 if holding else sum(lane.fill() for lane in self.lanes.values())
                 self._tick(force=False)
                 tasks = set().union(*(lane.tasks for lane in self.lanes.values()))
                 idle = not claimed and not tasks

@@ -124,6 +124,8 @@ class ProviderLane:
         self._tasks: set[asyncio.Task[None]] = set()
         self.stopped: AuthFailed | None = None
         self._fast_dispatched = False
+        #: A Fast Push campaign's first batch while it is in flight (see ``holding_fast``).
+        self._fast_task: asyncio.Task[None] | None = None
 
     # -- control --------------------------------------------------------------------------------------
 
@@ -136,6 +138,12 @@ class ProviderLane:
     def busy(self) -> bool:
         """True while batches are in flight."""
         return bool(self._tasks)
+
+    @property
+    def holding_fast(self) -> bool:
+        """True while a Fast Push first batch is in flight: a live engine claims nothing more until it is
+        answered, so no claiming and rendering of large batches delays its requests on the loop."""
+        return self._fast_task is not None and not self._fast_task.done()
 
     @property
     def tasks(self) -> frozenset[asyncio.Task[None]]:
@@ -244,6 +252,8 @@ class ProviderLane:
             self.counters.in_flight += len(ready)
             task = asyncio.get_running_loop().create_task(self._send(ready), name=f"herald-send-{self.name}")
             self._tasks.add(task)
+            if self._fast_dispatched:
+                self._fast_task = task
             task.add_done_callback(self._tasks.discard)
 
     def _scope_wait(self, d: ClaimedDelivery) -> float:
