@@ -28,13 +28,12 @@ class DriverValues:
         """An aware datetime as the UTCDateTime column stores it (naive UTC; SQLite as SQLAlchemy's text)."""
         if value is None:
             return None
-        d = value.astimezone(UTC).replace(tzinfo=None)
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        d = value.replace(tzinfo=None)
         if self.backend != "sqlite":
             return d
-        return (
-            f"{d.year:04d}-{d.month:02d}-{d.day:02d} "
-            f"{d.hour:02d}:{d.minute:02d}:{d.second:02d}.{d.microsecond:06d}"
-        )
+        return d.isoformat(" ", "microseconds")
 
     @staticmethod
     def json(value: Any) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -88,7 +89,6 @@ class User(Base):
 
     devices: Mapped[list[Device]] = relationship(back_populates="user")
 
-    __table_args__ = (Index("ix_users_last_seen", "last_seen"),)
 
 
 class Device(Base):
@@ -140,7 +140,9 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_user_time", "user_id", "occurred_at"),
         Index("ix_events_name_time", "name", "occurred_at"),
-        Index("ix_events_delivery", "delivery_id"),
+        # Partial: most events belong to no delivery, and every indexed row costs the ingest hot path.
+        Index("ix_events_delivery", "delivery_id", sqlite_where=text("delivery_id IS NOT NULL"),
+              postgresql_where=text("delivery_id IS NOT NULL")),
     )
 
 
