@@ -126,7 +126,7 @@ def campaign_timeline(db: Database, campaign_id: int, *, max_seconds: int = 3600
         ).all()
     if not rows:
         return CampaignTimeline(None, {name: [] for name in SERIES})
-    start = min(row[0] for row in rows)
+    start = min(row[0] for row in rows if row[0] is not None)
     origin = int(start.timestamp())
     counters: dict[str, Counter[int]] = {name: Counter() for name in SERIES}
     for row in rows:

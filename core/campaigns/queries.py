@@ -30,7 +30,7 @@ class Reach:
     by_platform: dict[str, int] = field(default_factory=dict)
 
 
-def _devices(audience: Audience) -> Select[tuple[int]]:
+def _devices(audience: Audience) -> Select[int]:
     query = select(Device.id).where(Device.invalidated_at.is_(None), Device.push_enabled.is_(True))
     if not audience.all_devices:
         query = query.join(User, User.id == Device.user_id).where(User.external_id.in_(audience.external_ids))
