@@ -14,8 +14,11 @@ class UvicornService:
     """One uvicorn server bound to a socket we create, so the port is known before it serves."""
 
     def __init__(self, app: AsgiApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly, so asyncio sets TCP_NODELAY on each connection: uvicorn writes headers and
+        # body separately, and with Nagle on every kept-alive answer waited ~40 ms for a delayed ACK.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.bind((host, port))
         self.host = host
         self.port: int = self._sock.getsockname()[1]
