@@ -30,10 +30,10 @@ class DriverValues:
             return None
         if value.tzinfo is not UTC:
             value = value.astimezone(UTC)
-        d = value.replace(tzinfo=None)
         if self.backend != "sqlite":
-            return d
-        return d.isoformat(" ", "microseconds")
+            return value.replace(tzinfo=None)
+        # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" minus the offset: one C call, the ingest hot path's cheapest form.
+        return value.isoformat(" ", "microseconds")[:-6]
 
     @staticmethod
     def json(value: Any) -> str:
