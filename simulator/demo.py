@@ -22,9 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from simulator.backfill import BackfillResult, backfill
 from simulator.population import (
-    BackfillResult,
-    backfill,
     generate_population,
     register_devices,
     register_with_herald,

@@ -12,7 +12,7 @@ Three steps, each deterministic per seed (``python main.py demo --users N --seed
 2. ``register_devices(fleet, users)`` gives each user 1–3 devices (60 % one, 30 % two, 10 % three; the first
    is Android 52 %, iOS 38 %, web 10 %; an extra one is a tablet of the same platform or a browser, half
    and half) through ``Fleet.add_device``; ``register_with_herald`` posts them to ``/sdk/v1/devices``.
-3. ``backfill(users, herald_url, sdk_key)`` streams every user's ``history`` to ``/sdk/v1/events`` in
+3. ``simulator.backfill.backfill(users, herald_url, sdk_key)`` streams every user's ``history`` to ``/sdk/v1/events`` in
    batches (1,000 events, four requests in flight), retrying connection errors, 408, 429 and 5xx.
 
 **History model** (90 local days ending at the injected ``now``; days before ``signed_up`` are empty).
@@ -43,12 +43,11 @@ duplicates instead of adding rows.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
@@ -56,13 +55,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import orjson
 
 from core.domain import Platform, Provider
 from simulator.behaviour import BehaviourModel, ContentSignals, UserTraits
 from simulator.device import VirtualDevice
 from simulator.fleet import APP_VERSIONS, DEFAULT_PROVIDER, Fleet
-from simulator.reporter import EVENTS_PATH, ReporterStats, SdkReporter
+from simulator.reporter import ReporterStats, SdkReporter
 
 DAYS = 90
 BASE_SESSIONS, ENGAGEMENT_SESSIONS = 0.04, 0.70
@@ -94,7 +92,6 @@ _DISCOUNTS = (10, 20, 30)
 
 Event = dict[str, Any]
 #: Called with (users done, users in all) as their events are acknowledged by Herald.
-BackfillProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,158 +441,3 @@ class _History:
         price = median * (0.4 + 1.2 * index / (PRODUCTS_PER_CATEGORY - 1))
         discount = rng.choice(_DISCOUNTS) if rng.random() < discounted_share else 0
         return category, f"{category}-{index:03d}", round(price * (1 - discount / 100), 2), discount
-
-
-# -- backfill -----------------------------------------------------------------------------------------------
-
-
-class BackfillFailed(RuntimeError):
-    """Herald refused a batch outright (wrong key, malformed batch) or stayed away past every retry."""
-
-
-@dataclass(slots=True)
-class BackfillResult:
-    """What the backfill did: users and events sent, and Herald's answers to them."""
-
-    users: int = 0
-    events: int = 0
-    batches: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    retries: int = 0
-    #: The first rejected events as {"id", "error"}.
-    rejections: list[dict[str, Any]] = field(default_factory=list)
-
-
-def batches(users: Iterable[SyntheticUser], size: int) -> Iterator[tuple[list[Event], int]]:
-    """Consecutive users' histories cut into batches of ``size``, each with how many users it completes."""
-    batch: list[Event] = []
-    completed = 0
-    for user in users:
-        events = history(user)
-        start = 0
-        while True:
-            room = size - len(batch)
-            batch.extend(events[start:start + room])
-            start += room
-            finished = start >= len(events)
-            completed += finished
-            if len(batch) == size:
-                yield batch, completed
-                batch, completed = [], 0
-            if finished:
-                break
-    if batch or completed:
-        yield batch, completed
-
-
-_TRANSIENT = frozenset({408, 429})
-
-
-class _Backfill:
-    """Posts batches with a bounded number in flight and retries what is worth retrying."""
-
-    def __init__(self, client: httpx.AsyncClient, total: int, progress: BackfillProgress | None,
-                 max_attempts: int, base_backoff: float, max_backoff: float) -> None:
-        self.client = client
-        self.total = total
-        self.progress = progress
-        self.max_attempts = max_attempts
-        self.base_backoff = base_backoff
-        self.max_backoff = max_backoff
-        self.result = BackfillResult()
-
-    async def send(self, batch: list[Event], completed: int, slot: asyncio.Semaphore) -> None:
-        try:
-            if batch:
-                self._record(batch, await self._post(orjson.dumps({"events": batch})))
-            self.result.users += completed
-            if self.progress is not None:
-                self.progress(self.result.users, self.total)
-        finally:
-            slot.release()
-
-    async def _post(self, body: bytes) -> dict[str, Any]:
-        error = ""
-        for attempt in range(1, self.max_attempts + 1):
-            hint: float | None = None
-            try:
-                response = await self.client.post(EVENTS_PATH, content=body)
-            except httpx.TransportError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            else:
-                status = response.status_code
-                if status < 400:
-                    answer: dict[str, Any] = response.json()
-                    return answer
-                error = f"HTTP {status}: {response.text[:200]}"
-                if status < 500 and status not in _TRANSIENT:
-                    raise BackfillFailed(f"Herald refused a batch of events: {error}")
-                hint = _retry_after(response)
-            if attempt < self.max_attempts:
-                self.result.retries += 1
-                await asyncio.sleep(self._delay(attempt, hint))
-        raise BackfillFailed(f"gave up after {self.max_attempts} attempts: {error}")
-
-    def _delay(self, attempt: int, hint: float | None) -> float:
-        delay = min(self.max_backoff, self.base_backoff * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-        return max(delay, min(hint, self.max_backoff)) if hint is not None else delay
-
-    def _record(self, batch: list[Event], answer: dict[str, Any]) -> None:
-        r = self.result
-        r.batches += 1
-        r.events += len(batch)
-        r.accepted += int(answer.get("accepted", 0))
-        r.duplicates += int(answer.get("duplicates", 0))
-        rejected = answer.get("rejected") or []
-        r.rejected += len(rejected)
-        for item in rejected[: max(0, 20 - len(r.rejections))]:
-            index = item.get("index")
-            event_id = batch[index]["id"] if isinstance(index, int) and 0 <= index < len(batch) else None
-            r.rejections.append({"id": event_id, "error": item.get("error")})
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    hint = response.headers.get("retry-after", "")
-    return float(hint) if hint.replace(".", "", 1).isdigit() else None
-
-
-async def backfill(
-    users: Sequence[SyntheticUser],
-    herald_url: str,
-    sdk_key: str,
-    progress: BackfillProgress | None = None,
-    *,
-    batch_size: int = 1000,
-    concurrency: int = 4,
-    max_attempts: int = 8,
-    base_backoff: float = 0.5,
-    max_backoff: float = 30.0,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> BackfillResult:
-    """Post every user's history to ``{herald_url}/sdk/v1/events``; raises ``BackfillFailed`` on a refusal.
-
-    Histories are generated as batches are needed, so memory stays at ``concurrency`` batches.
-    """
-    if not 1 <= batch_size <= 1000:
-        raise ValueError("Herald takes 1 to 1,000 events a batch")
-    slots = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(
-        base_url=herald_url.rstrip("/"), transport=transport, timeout=httpx.Timeout(60.0, connect=5.0),
-        headers={"X-Herald-Key": sdk_key, "Content-Type": "application/json"},
-        limits=httpx.Limits(max_connections=concurrency),
-    ) as client:
-        run = _Backfill(client, len(users), progress, max_attempts, base_backoff, max_backoff)
-        try:
-            async with asyncio.TaskGroup() as group:
-                for batch, completed in batches(users, batch_size):
-                    await slots.acquire()
-                    group.create_task(run.send(batch, completed, slots))
-        except BaseExceptionGroup as failures:
-            refused = failures.subgroup(BackfillFailed)
-            if refused is None:
-                raise
-            raise refused.exceptions[0] from None
-    return run.result
-

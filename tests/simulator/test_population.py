@@ -31,12 +31,11 @@ from core.domain import Platform, Provider
 from core.imports import import_users
 from core.persistence import Database
 from core.persistence.models import User
+from simulator.backfill import BackfillFailed, backfill
 from simulator.behaviour import BehaviourModel, first_name_for
 from simulator.fleet import Fleet
 from simulator.population import (
-    BackfillFailed,
     SyntheticUser,
-    backfill,
     generate_population,
     history,
     register_devices,
