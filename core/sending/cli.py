@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -21,47 +20,18 @@ from typing import Annotated
 import typer
 
 from core.cli_support import DbOption, err, fail, out, progress_bar
-from core.clock import SystemClock
-from core.composer.personalise import Personaliser
-from core.config import resolve_db_url, simulator_state_dir
+from core.config import resolve_db_url
 from core.domain import CampaignState
-from core.errors import ConfigurationError, HeraldError
+from core.errors import HeraldError
 from core.events import EventBus
 from core.persistence import Database, open_database
-from core.providers.factory import ProviderSettings, build_providers
-from core.providers.profiles import ProviderProfile, load_profile, load_simulator_profile, provider_settings
-from core.providers.secret_store import SecretStore
-from core.sending.engine import EngineSettings, SendEngine
-from core.sending.lane import LaneSettings
+from core.providers.profiles import ProviderProfile
+from core.sending.engine import SendEngine
 from core.sending.outbox import DeliveryOutbox
 from core.sending.progress import CampaignStateChanged, ProviderProgress
+from core.sending.runner import load_named_profile, running_engine
 
 _FINAL = {CampaignState.COMPLETED, CampaignState.CANCELLED, CampaignState.RECALLED}
-#: Environment variable: seconds a claim holds its rows before another sender may take them.
-LEASE_ENV = "HERALD_LEASE_SECONDS"
-
-
-def engine_settings_from_env() -> EngineSettings:
-    """The engine's defaults, with the lease from ``HERALD_LEASE_SECONDS`` when it is set."""
-    raw = os.environ.get(LEASE_ENV, "").strip()
-    if not raw:
-        return EngineSettings()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise ConfigurationError(f"{LEASE_ENV} must be a positive number of seconds, not {raw!r}")
-    return EngineSettings(lane=LaneSettings(lease_seconds=seconds))
-
-
-def load_named_profile(name: str, simulator_state: Path | None) -> ProviderProfile:
-    """``simulator`` from the simulator's state folder, anything else from the encrypted store."""
-    if name == "simulator":
-        return load_simulator_profile(simulator_state or simulator_state_dir())
-    return load_profile(SecretStore.default(), name)
-
-
 def register(cli: typer.Typer) -> None:
     """Add ``send`` to the root command."""
 
@@ -84,8 +54,7 @@ def register(cli: typer.Typer) -> None:
             raise fail(f"{exc}" if isinstance(exc, HeraldError) else
                        f"no simulator profile found ({exc.filename}); start it once: herald simulator") from None
         try:
-            with provider_settings(chosen, apns_h2c=apns_h2c) as settings:
-                final = asyncio.run(_send(database, settings, campaign, fast))
+            final = asyncio.run(_send(database, chosen, campaign, fast, apns_h2c))
         except HeraldError as exc:
             raise fail(str(exc)) from None
         finally:
@@ -98,42 +67,41 @@ def register(cli: typer.Typer) -> None:
         out.print(f"Campaign {campaign} {final.value}: {summary}.", highlight=False)
 
 
-async def _send(db: Database, settings: ProviderSettings, campaign_id: int, fast: bool) -> CampaignState | None:
-    clock = SystemClock()
+async def _send(
+    db: Database, profile: ProviderProfile, campaign_id: int, fast: bool, apns_h2c: bool
+) -> CampaignState | None:
     bus = EventBus()
-    providers = build_providers(settings, clock)
-    engine = SendEngine(db, providers, clock, bus, personalise=Personaliser(db),
-                        settings=engine_settings_from_env())
+    async with running_engine(db, profile, bus=bus, apns_h2c=apns_h2c) as engine:
+        return await _follow(engine, bus, campaign_id, fast)
+
+
+async def _follow(engine: SendEngine, bus: EventBus, campaign_id: int, fast: bool) -> CampaignState | None:
+    """Start the campaign and serve until it ends (or Ctrl+C), drawing a progress bar from the events."""
     stop = asyncio.Event()
     final: list[CampaignState] = []
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    try:
-        with progress_bar() as bar:
-            task = bar.add_task(f"Campaign {campaign_id}", total=None)
-            done = [0]
+    with progress_bar() as bar:
+        task = bar.add_task(f"Campaign {campaign_id}", total=None)
+        done = [0]
 
-            def on_progress(event: ProviderProgress) -> None:
-                done[0] += event.sent + sum(event.failed.values()) + event.suppressed
-                bar.update(task, completed=done[0])
+        def on_progress(event: ProviderProgress) -> None:
+            done[0] += event.sent + sum(event.failed.values()) + event.suppressed
+            bar.update(task, completed=done[0])
 
-            def on_state(event: CampaignStateChanged) -> None:
-                if event.campaign_id == campaign_id and event.state in _FINAL:
-                    final.append(event.state)
-                    total = bar.tasks[task].total
-                    bar.update(task, completed=total if total is not None else done[0])
-                    stop.set()
+        def on_state(event: CampaignStateChanged) -> None:
+            if event.campaign_id == campaign_id and event.state in _FINAL:
+                final.append(event.state)
+                total = bar.tasks[task].total
+                bar.update(task, completed=total if total is not None else done[0])
+                stop.set()
 
-            bus.subscribe(on_progress, ProviderProgress)
-            bus.subscribe(on_state, CampaignStateChanged)
-            started = await engine.start_campaign(campaign_id, fast=fast)
-            bar.update(task, total=started.audience)
-            if not final:
-                await engine.serve(stop)
-    finally:
-        await engine.aclose()
-        for provider in providers.values():
-            await provider.aclose()
+        bus.subscribe(on_progress, ProviderProgress)
+        bus.subscribe(on_state, CampaignStateChanged)
+        started = await engine.start_campaign(campaign_id, fast=fast)
+        bar.update(task, total=started.audience)
+        if not final:
+            await engine.serve(stop)
     return final[0] if final else None

@@ -13,16 +13,11 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from core.clock import SystemClock
-from core.composer.personalise import Personaliser
 from core.config import simulator_state_dir
 from core.errors import HeraldError
-from core.events import EventBus
 from core.persistence import Database
-from core.providers.factory import build_providers
-from core.providers.profiles import ProviderProfile, provider_settings
-from core.sending.cli import load_named_profile
-from core.sending.engine import SendEngine
+from core.providers.profiles import ProviderProfile
+from core.sending.runner import load_named_profile, running_engine
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +40,8 @@ def resume_sending(db: Database, profile_name: str | None, simulator_state: Path
 
 
 async def _run(db: Database, profile: ProviderProfile, stop: asyncio.Event) -> None:
-    clock = SystemClock()
-    with provider_settings(profile) as settings:
-        providers = build_providers(settings, clock)
-        engine = SendEngine(db, providers, clock, EventBus(), personalise=Personaliser(db))
-        try:
-            resumed = await engine.resume_unfinished()
-            if resumed:
-                log.info("resumed campaigns %s", resumed)
-            await engine.serve(stop)
-        finally:
-            await engine.aclose()
-            for provider in providers.values():
-                await provider.aclose()
-
+    async with running_engine(db, profile) as engine:
+        resumed = await engine.resume_unfinished()
+        if resumed:
+            log.info("resumed campaigns %s", resumed)
+        await engine.serve(stop)
