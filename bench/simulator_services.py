@@ -252,6 +252,17 @@ def _run_lean(service: str, profile_json: str, targets: Targets, processes: int,
     return (accepted, errors, seconds), cpu
 
 
+def stop_server(server: Any, stop: Any, queue: Any) -> None:
+    """Ask a spawned services process to stop, make sure it does, and release its queue."""
+    stop.set()
+    server.join(30)
+    if server.is_alive():
+        server.terminate()
+        server.join()
+    queue.close()
+    queue.join_thread()
+
+
 def measure_services(
     duration_s: float = 3.0, *, bare: bool = False, devices: int = 3000, targets_per_provider: int = 1000,
     in_flight: int = 50, fcm_batch: int = 500, lean_processes: int = 2, lean_in_flight: int = 100,
@@ -305,13 +316,7 @@ def measure_services(
                 record(f"{name}_lean", outcome, cpu)
             return results
         finally:
-            stop.set()
-            server.join(30)
-            if server.is_alive():
-                server.terminate()
-                server.join()
-            queue.close()
-            queue.join_thread()
+            stop_server(server, stop, queue)
 
 
 if __name__ == "__main__":
